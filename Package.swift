@@ -2,7 +2,7 @@
 import PackageDescription
 
 // Numeric targets are always optimised: debug Swift is 10-100x slower in the inner loops.
-let numericSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked", "-wmo"])]
+let numericSettings: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"])]
 
 let package = Package(
     name: "playpen-attribution",
