@@ -279,38 +279,56 @@ struct JSONParser {
         return .array(array)
     }
 
-    mutating func parseString() throws(JSONSyntaxError) -> String {
-        let start = pos + 1
-        var i = start
-        // Fast path: no escapes.
+    /// Index of the next '"', '\\' or control byte at or after `from` (or `end`); ORs every
+    /// byte passed over into `seen` so the caller knows whether any was non-ASCII.
+    @inline(__always) func scanPlain(from: Int, seen: inout UInt64) -> Int {
+        var i = from
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= end {
+            let word = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let quote = word ^ (ones &* 0x22), slash = word ^ (ones &* 0x5C)
+            let special = ((quote &- ones) & ~quote | (slash &- ones) & ~slash | (word &- ones &* 0x20) & ~word) & highs
+            if special != 0 { break }
+            seen |= word
+            i += 8
+        }
         while i < end {
             let c = base[i]
-            if c == UInt8(ascii: "\"") {
-                pos = i + 1
-                return try makeString(UnsafeBufferPointer(start: base + start, count: i - start), at: start)
-            }
-            if c == UInt8(ascii: "\\") { break }
-            if c < 0x20 { throw fail("control character \(describe(c)) inside a string (must be escaped)", at: i) }
+            if c == 0x22 || c == 0x5C || c < 0x20 { return i }
+            seen |= UInt64(c)
             i += 1
         }
-        if i >= end { throw fail("unterminated string", at: start - 1) }
-        // Slow path: copy, decoding escapes.
+        return i
+    }
+
+    mutating func parseString() throws(JSONSyntaxError) -> String {
+        let start = pos + 1
+        var seen: UInt64 = 0
+        var i = scanPlain(from: start, seen: &seen)
+        // Fast path: no escapes, the string is a slice of the input.
+        if i < end, base[i] == 0x22 {
+            pos = i + 1
+            let bytes = UnsafeBufferPointer(start: base + start, count: i - start)
+            if seen & 0x8080_8080_8080_8080 == 0 { return String(decoding: bytes, as: UTF8.self) }
+            return try makeString(bytes, at: start)
+        }
+        // Escapes: copy plain runs in bulk, decode each escape.
         scratch.removeAll(keepingCapacity: true)
-        scratch.append(contentsOf: UnsafeBufferPointer(start: base + start, count: i - start))
-        while i < end {
+        var runStart = start
+        while true {
+            guard i < end else { throw fail("unterminated string", at: start - 1) }
             let c = base[i]
-            if c == UInt8(ascii: "\"") {
+            scratch.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: i - runStart))
+            if c == 0x22 {
                 pos = i + 1
                 let bytes = scratch
-                return try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in try makeString(buffer, at: start) }
+                return try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
+                    seen & 0x8080_8080_8080_8080 == 0 ? String(decoding: buffer, as: UTF8.self) : try makeString(buffer, at: start)
+                }
             }
             if c < 0x20 { throw fail("control character \(describe(c)) inside a string (must be escaped)", at: i) }
-            if c != UInt8(ascii: "\\") {
-                scratch.append(c)
-                i += 1
-                continue
-            }
-            guard i + 1 < end else { break }
+            // c is a backslash.
+            guard i + 1 < end else { throw fail("unterminated string", at: start - 1) }
             let e = base[i + 1]
             i += 2
             switch e {
@@ -345,8 +363,9 @@ struct JSONParser {
             default:
                 throw fail("invalid escape '\\\(Character(UnicodeScalar(e)))' in a string", at: i - 2)
             }
+            runStart = i
+            i = scanPlain(from: i, seen: &seen)
         }
-        throw fail("unterminated string", at: start - 1)
     }
 
     func hex4(at offset: Int) throws(JSONSyntaxError) -> Int {
@@ -384,13 +403,48 @@ struct JSONParser {
         }
     }
 
-    func makeString(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONSyntaxError) -> String {
-        if #available(macOS 15, *) {
-            guard let s = String(validating: bytes, as: UTF8.self) else { throw fail("invalid UTF-8 in a string", at: offset) }
-            return s
-        } else {
-            return String(decoding: bytes, as: UTF8.self)
+    @inline(__always) func containsNonASCII(_ p: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+        var k = 0
+        while k < n {
+            if p[k] >= 0x80 { return true }
+            k += 1
         }
+        return false
+    }
+
+    /// Validates UTF-8 (no overlongs, no surrogates, nothing above U+10FFFF), then builds the String.
+    func makeString(_ bytes: UnsafeBufferPointer<UInt8>, at offset: Int) throws(JSONSyntaxError) -> String {
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            let c = bytes[i]
+            if c < 0x80 {
+                i += 1
+                continue
+            }
+            var length = 0
+            var lower: UInt8 = 0x80, upper: UInt8 = 0xBF
+            switch c {
+            case 0xC2...0xDF: length = 2
+            case 0xE0: length = 3; lower = 0xA0
+            case 0xE1...0xEC, 0xEE...0xEF: length = 3
+            case 0xED: length = 3; upper = 0x9F
+            case 0xF0: length = 4; lower = 0x90
+            case 0xF1...0xF3: length = 4
+            case 0xF4: length = 4; upper = 0x8F
+            default: throw fail("invalid UTF-8 in a string", at: offset + i)
+            }
+            guard i + length <= n, bytes[i + 1] >= lower, bytes[i + 1] <= upper else {
+                throw fail("invalid UTF-8 in a string", at: offset + i)
+            }
+            var k = 2
+            while k < length {
+                guard bytes[i + k] & 0xC0 == 0x80 else { throw fail("invalid UTF-8 in a string", at: offset + i) }
+                k += 1
+            }
+            i += length
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     mutating func parseNumber() throws(JSONSyntaxError) -> JSONValue {
