@@ -70,7 +70,7 @@ extension PlaypenRow {
             try scanner.expectEnd()
             return row
         } catch let e as RowSyntaxError {
-            throw PlaypenError("\(location()): invalid JSON at column \(e.column): \(e.message)")
+            throw PlaypenError("\(location()): invalid JSON at byte \(e.column): \(e.message)")
         } catch let e as RowSchemaError {
             // A syntax error later in the line is the more useful message.
             var check = RowScanner(bytes)
@@ -79,7 +79,7 @@ extension PlaypenRow {
                 try check.skipValue()
                 try check.expectEnd()
             } catch let syntax as RowSyntaxError {
-                throw PlaypenError("\(location()): invalid JSON at column \(syntax.column): \(syntax.message)")
+                throw PlaypenError("\(location()): invalid JSON at byte \(syntax.column): \(syntax.message)")
             } catch {}
             throw PlaypenError("\(location()): \(e.message)")
         }

@@ -9,7 +9,7 @@ import PlaypenIO
 // and lone surrogates replaced by U+FFFD). Errors carry the byte column; the caller prefixes the
 // file and line.
 
-/// A JSON syntax error at a byte column (1-based) of the current line.
+/// A JSON syntax error at a 1-based byte position of the current line.
 struct RowSyntaxError: Error, Sendable {
     let column: Int
     let message: String

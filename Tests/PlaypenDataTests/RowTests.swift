@@ -89,11 +89,11 @@ let guesserSuck = """
     }
 
     @Test(arguments: [
-        (#"{"messages": [}"#, "f.jsonl:3: invalid JSON at column 15: expected a value, found '}'"),
-        (#"{"messages": [], "meta": {"game": "taboo"}"#, "f.jsonl:3: invalid JSON at column 43: expected ',' or '}', found end of line"),
-        (#"{"messages": [], "meta": {}} x"#, "f.jsonl:3: invalid JSON at column 30: unexpected 'x' after the end of the JSON value"),
-        (#"{"messages": [{"role": "user", "content": "a\qb"}]}"#, "f.jsonl:3: invalid JSON at column 45: invalid escape '\\q' in string"),
-        (#"{"messages": [{"role": "user", "content": "abc"#, "f.jsonl:3: invalid JSON at column 43: unterminated string"),
+        (#"{"messages": [}"#, "f.jsonl:3: invalid JSON at byte 15: expected a value, found '}'"),
+        (#"{"messages": [], "meta": {"game": "taboo"}"#, "f.jsonl:3: invalid JSON at byte 43: expected ',' or '}', found end of line"),
+        (#"{"messages": [], "meta": {}} x"#, "f.jsonl:3: invalid JSON at byte 30: unexpected 'x' after the end of the JSON value"),
+        (#"{"messages": [{"role": "user", "content": "a\qb"}]}"#, "f.jsonl:3: invalid JSON at byte 45: invalid escape '\\q' in string"),
+        (#"{"messages": [{"role": "user", "content": "abc"#, "f.jsonl:3: invalid JSON at byte 43: unterminated string"),
         (#"[1, 2]"#, #"f.jsonl:3: row is an array, expected an object with "messages" and "meta""#),
         (#"{"meta": {"game": "taboo", "experiment": "e", "task_id": 1, "game_role": "WordGuesser"}}"#, #"f.jsonl:3: "messages" is missing (expected an array of {role, content})"#),
         (#"{"messages": [], "meta": {"game": "taboo", "experiment": "e", "task_id": 1}}"#, #"f.jsonl:3: meta.game_role is missing (expected a string such as "WordGuesser")"#),
