@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenData", targets: ["PlaypenData"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,5 +21,9 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+
+        // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
+        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
     ]
 )
