@@ -9,6 +9,8 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
+        .executable(name: "pp-contrast", targets: ["pp-contrast"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,5 +22,10 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+        // contrast: statistics library, the pp-contrast pipeline and its executable
+        .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-contrast", dependencies: [
+            "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
     ]
 )
