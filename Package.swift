@@ -10,6 +10,8 @@ let package = Package(
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
         .library(name: "PlaypenData", targets: ["PlaypenData"]),
+        .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
+        .executable(name: "pp-contrast", targets: ["pp-contrast"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -25,5 +27,10 @@ let package = Package(
         // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
         .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
         .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
+        // contrast: statistics library, the pp-contrast pipeline and its executable
+        .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-contrast", dependencies: [
+            "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
     ]
 )
