@@ -20,5 +20,11 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+        // attribution: projections, preconditioners, scoring, rank comparison; pp-score
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-score", dependencies: [
+            "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
     ]
 )
