@@ -156,34 +156,51 @@ public final class AttributionScorer: @unchecked Sendable {
         direction = w
     }
 
-    /// Scores `count` rows (`rowStride` floats apart) into `scores`. Returns the positions of
-    /// rows whose score is not finite or whose norm is zero under unit normalisation.
+    /// A train row that cannot be scored.
+    public struct BadRow: Equatable, Sendable {
+        /// Position within the scored batch.
+        public var position: Int
+        /// All-zero gradient (for example no target tokens); otherwise NaN or infinite values.
+        public var zero: Bool
+    }
+
+    /// Scores `count` rows (`rowStride` floats apart) into `scores`. Returns the rows with NaN or
+    /// infinite gradients, and, under unit normalisation, all-zero rows (score NaN, or 0 when
+    /// `zeroRowsScoreZero`, in which case they are not reported).
     public func score(rows: UnsafePointer<Float>, count: Int, rowStride: Int,
-                      scores: UnsafeMutablePointer<Float>) -> [Int]
+                      scores: UnsafeMutablePointer<Float>, zeroRowsScoreZero: Bool = false) -> [BadRow]
     {
-        var bad: [Int] = []
+        var bad: [BadRow] = []
         let width = layout.rowWidth
         var transformedNorms: [Double]? = nil
         if let k = trainTransform { transformedNorms = Self.transformedSquaredNorms(rows, count, rowStride, layout, k) }
         direction.withUnsafeBufferPointer { w in
             for r in 0..<count {
                 let (dot, ss) = Self.dotAndSquares(rows + r * rowStride, w.baseAddress!, width)
+                guard ss.isFinite, dot.isFinite else {
+                    bad.append(BadRow(position: r, zero: false))
+                    scores[r] = .nan
+                    continue
+                }
                 var s: Double
                 if options.unitNormalize {
                     let normSquared = transformedNorms?[r] ?? ss
-                    if normSquared == 0 || !ss.isFinite {
-                        bad.append(r)
-                        s = .nan
-                    } else if options.semantics == .bergson2 {
-                        s = dot / max(normSquared.squareRoot(), 1e-12)
-                    } else {
-                        s = dot / normSquared.squareRoot()
+                    if ss == 0 {
+                        if zeroRowsScoreZero {
+                            scores[r] = 0
+                        } else {
+                            bad.append(BadRow(position: r, zero: true))
+                            scores[r] = .nan
+                        }
+                        continue
                     }
+                    s = options.semantics == .bergson2 ? dot / max(normSquared.squareRoot(), 1e-12)
+                        : dot / normSquared.squareRoot()
                 } else {
                     s = dot
                 }
-                if !s.isFinite, bad.last != r { bad.append(r) }
                 scores[r] = Float(s)
+                if !scores[r].isFinite { bad.append(BadRow(position: r, zero: false)) }
             }
         }
         return bad

@@ -130,7 +130,7 @@ struct ScorerTests {
         let bad = rows.withUnsafeBufferPointer { r in
             s.withUnsafeMutableBufferPointer { scorer.score(rows: r.baseAddress!, count: 4, rowStride: 48, scores: $0.baseAddress!) }
         }
-        #expect(bad == [1, 3])
+        #expect(bad == [.init(position: 1, zero: false), .init(position: 3, zero: true)])
         #expect(s[0].isFinite && s[2].isFinite)
     }
 }
