@@ -32,5 +32,11 @@ let package = Package(
         .executableTarget(name: "pp-contrast", dependencies: [
             "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
+        // attribution: projections, preconditioners, scoring, rank comparison; pp-score
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-score", dependencies: [
+            "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
     ]
 )
