@@ -20,5 +20,9 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+        // --- SAE (helper sae) ---
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        // --- end SAE ---
     ]
 )
