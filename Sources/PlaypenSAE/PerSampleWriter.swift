@@ -6,7 +6,7 @@ public enum RowID: Equatable, Sendable {
     case int(Int)
     case string(String)
 
-    var json: JSONValue {
+    var json: SAEJSON {
         switch self {
         case .int(let i): return .int(i)
         case .string(let s): return .string(s)
@@ -111,11 +111,11 @@ public final class PerSampleWriter {
         var length = Int32(codes.tokens).littleEndian
         try withUnsafeBytes(of: &length) { try seqLens.append($0) }
         if let activationMean { try codes.featureActivationMean().withUnsafeBytes { try activationMean.append($0) } }
-        var record: [(String, JSONValue)] = [("row_id", info.rowId.json), ("index", .int(info.index))]
+        var record: [(String, SAEJSON)] = [("row_id", info.rowId.json), ("index", .int(info.index))]
         record.append(("task_id", info.taskId.map { .int($0) } ?? .null))
         record.append(("outcome", info.outcome.map { .string($0) } ?? .null))
         record.append(("experiment", info.experiment.map { .string($0) } ?? .null))
-        try examples.write(JSONValue.object(record).text() + "\n")
+        try examples.write(SAEJSON.object(record).text() + "\n")
         summary.add(codes)
         if options.contextsPerFeature > 0 {
             contexts.add(sample: sample, codes: codes, positionOffset: options.excludeBOS ? 1 : 0)
@@ -126,7 +126,7 @@ public final class PerSampleWriter {
     /// The summary entry for this layer (original-pipeline.md §5.4 plus pp-sae's settings).
     public func summaryJSON(extra: [(String, String)] = []) -> String {
         let top = summary.topFeatures(metric: options.rankingMetric, minTokenCount: options.minTokenCount, limit: options.topFeatures)
-        var pairs: [(String, JSONValue)] = [
+        var pairs: [(String, SAEJSON)] = [
             ("sae_id", .string(saeId)),
             ("layer", layer.map { .int($0) } ?? .null),
             ("hook_name", layer.map { .string("blocks.\($0).hook_resid_post") } ?? .null),
@@ -149,7 +149,7 @@ public final class PerSampleWriter {
                 ("max_activation", .double(f.maxActivation)),
             ])
         })))
-        return JSONValue.object(pairs).text(indent: 2) + "\n"
+        return SAEJSON.object(pairs).text(indent: 2) + "\n"
     }
 
     /// Closes every array with its final row count, writes the summary (and the contexts of the
@@ -161,7 +161,7 @@ public final class PerSampleWriter {
             try seqLens.finish()
             try activationMean?.finish()
             try examples.close()
-            let names = JSONValue.array(sampleStatNames.map { .string($0) }).text() + "\n"
+            let names = SAEJSON.array(sampleStatNames.map { .string($0) }).text() + "\n"
             guard FileManager.default.createFile(atPath: output.file("stat_names.json"), contents: Data(names.utf8)),
                   FileManager.default.createFile(atPath: output.file("summary.json"), contents: Data(summaryJSON(extra: extra).utf8))
             else { throw PlaypenError("\(directory): cannot write summary files") }
@@ -171,7 +171,7 @@ public final class PerSampleWriter {
                                               window: options.contextWindow, decode: decode)
                 let writer = try FileHandleWriter(path: output.file("contexts.jsonl"))
                 for (rank, (feature, hits)) in zip(top, rendered).enumerated() {
-                    let line = JSONValue.object([
+                    let line = SAEJSON.object([
                         ("feature_id", .int(feature.featureId)), ("rank", .int(rank)),
                         ("hits", .array(hits.map { h in
                             .object([

@@ -2,16 +2,16 @@ import Foundation
 
 /// A JSON value written deterministically: keys in insertion order, doubles in Swift's shortest
 /// round-trip form, non-finite numbers as null.
-indirect enum JSONValue: Sendable, Equatable {
+indirect enum SAEJSON: Sendable, Equatable {
     case null
     case bool(Bool)
     case int(Int)
     case double(Double)
     case string(String)
-    case array([JSONValue])
-    case object([(String, JSONValue)])
+    case array([SAEJSON])
+    case object([(String, SAEJSON)])
 
-    static func == (a: JSONValue, b: JSONValue) -> Bool { a.text() == b.text() }
+    static func == (a: SAEJSON, b: SAEJSON) -> Bool { a.text() == b.text() }
 
     func text(indent: Int? = nil, level: Int = 0) -> String {
         switch self {
