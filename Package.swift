@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,5 +21,11 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+
+        // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
+        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"],
+                    swiftSettings: numericSettings),
     ]
 )
