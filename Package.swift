@@ -25,7 +25,6 @@ let package = Package(
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
                 swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"],
-                    swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
     ]
 )

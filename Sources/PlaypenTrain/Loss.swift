@@ -12,23 +12,26 @@ public func lossPositions(completionStart: Int, length: Int) -> Range<Int> {
     return lo..<hi
 }
 
-/// Cross-entropy through the tied LM head on `n` selected rows, in chunks of `chunkRows` so the
-/// [chunk, V] logits never exceed `chunkRows · V` floats.
+/// Cross-entropy through the tied LM head on `n` selected rows, in chunks of
+/// `scratch.count / V` rows so the [chunk, V] logits never exceed the scratch.
 ///
 ///     logits = h Eᵀ                                   h [n, d], E [V, d]
 ///     tokenLoss[i] = logsumexp(logits[i]) − logits[i, targets[i]]
 ///     dh = gradScale · (softmax(logits) − onehot(targets)) E        (when `dh` is given)
 ///
 /// `gradScale` is 1 / (completion tokens in the effective batch) for trl's
-/// `num_items_in_batch` mean. `scratch` holds `chunkRows · V` floats. Returns Σ tokenLoss in
+/// `num_items_in_batch` mean. `scratch` holds at least V floats. Returns Σ tokenLoss in
 /// Double (summed in row order).
 @discardableResult
 public func headCrossEntropy(
     tokenLoss: UnsafeMutablePointer<Float>, dh: UnsafeMutablePointer<Float>?,
     h: UnsafePointer<Float>, emb: UnsafePointer<Float>, targets: UnsafePointer<Int32>,
     gradScale: Float, n: Int, d: Int, vocab: Int,
-    scratch: UnsafeMutablePointer<Float>, chunkRows: Int
+    scratch scratchBuffer: UnsafeMutableBufferPointer<Float>
 ) -> Double {
+    let chunkRows = scratchBuffer.count / vocab
+    precondition(chunkRows >= 1, "headCrossEntropy: scratch smaller than one row of logits")
+    let scratch = scratchBuffer.baseAddress!
     var total = 0.0
     var row0 = 0
     while row0 < n {

@@ -24,10 +24,11 @@ import Testing
         }
         let hf = h.map(Float.init), ef = e.map(Float.init)
         var tokenLoss = [Float](repeating: 0, count: n), dh = [Float](repeating: 0, count: n * d)
-        var scratch = [Float](repeating: 0, count: 2 * vocab)
-        let total = headCrossEntropy(tokenLoss: &tokenLoss, dh: &dh, h: hf, emb: ef, targets: targets,
-                                     gradScale: Float(gradScale), n: n, d: d, vocab: vocab,
-                                     scratch: &scratch, chunkRows: 2)
+        var scratch = [Float](repeating: 0, count: 2 * vocab)  // chunks of 2 rows
+        let total = scratch.withUnsafeMutableBufferPointer { sp in
+            headCrossEntropy(tokenLoss: &tokenLoss, dh: &dh, h: hf, emb: ef, targets: targets,
+                             gradScale: Float(gradScale), n: n, d: d, vocab: vocab, scratch: sp)
+        }
         let ref = reference(h)
         assertClose(doubles(tokenLoss), ref, rtol: 1e-5, atol: 1e-6, "token loss")
         #expect(abs(total - ref.reduce(0, +)) < 1e-5)
@@ -40,8 +41,11 @@ import Testing
 
         // Forward only (eval) gives the same losses.
         var evalLoss = [Float](repeating: 0, count: n)
-        headCrossEntropy(tokenLoss: &evalLoss, dh: nil, h: hf, emb: ef, targets: targets, gradScale: 0,
-                         n: n, d: d, vocab: vocab, scratch: &scratch, chunkRows: 3)
+        var scratch3 = [Float](repeating: 0, count: 3 * vocab + 1)  // chunks of 3 rows
+        scratch3.withUnsafeMutableBufferPointer { sp in
+            _ = headCrossEntropy(tokenLoss: &evalLoss, dh: nil, h: hf, emb: ef, targets: targets, gradScale: 0,
+                                 n: n, d: d, vocab: vocab, scratch: sp)
+        }
         #expect(evalLoss == tokenLoss)
     }
 }
