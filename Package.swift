@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "PlaypenData", targets: ["PlaypenData"]),
         .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
         .executable(name: "pp-contrast", targets: ["pp-contrast"]),
+        .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -42,5 +43,9 @@ let package = Package(
         .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
         .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
         // --- end SAE ---
+        // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
+        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
     ]
 )
