@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
         .executable(name: "pp-contrast", targets: ["pp-contrast"]),
         .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
+        .library(name: "PlaypenTensor", targets: ["PlaypenTensor"]),
+        .library(name: "PlaypenModel", targets: ["PlaypenModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -47,5 +49,13 @@ let package = Package(
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
                 swiftSettings: numericSettings),
         .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
+        // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
+        .target(name: "PlaypenTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
+                swiftSettings: numericSettings),
+        .executableTarget(name: "pp-model", dependencies: [
+            "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO"]),
     ]
 )
