@@ -102,6 +102,11 @@ extension PlaypenRow {
         }
     }
 
+    /// Decodes a line as handed out by `JSONLinesReader.nextLine()`.
+    public static func decode(_ line: UnsafeRawBufferPointer, location: @autoclosure () -> String) throws -> PlaypenRow {
+        try decode(line.assumingMemoryBound(to: UInt8.self), location: location())
+    }
+
     /// Decodes a row from a Swift string (tests, small inputs).
     public static func decode(_ text: String, location: @autoclosure () -> String = "<string>") throws -> PlaypenRow {
         var text = text

@@ -58,7 +58,7 @@ struct PPFilter: ParsableCommand {
             let counts = try FilterRun.run(inputs: inputs, output: output, options: options, threads: threads)
             if !quiet { FileHandle.standardError.write(("pp-filter: " + counts.summary + "\n").data(using: .utf8)!) }
         } catch let error as PlaypenError {
-            FileHandle.standardError.write(("pp-filter: error: " + error.message + "\n").data(using: .utf8)!)
+            FileHandle.standardError.write(("error: " + error.message + "\n").data(using: .utf8)!)
             throw ExitCode.failure
         }
     }

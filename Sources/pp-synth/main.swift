@@ -20,7 +20,7 @@ struct PPSynth: ParsableCommand {
         do {
             try SynthRun.run(rows: rows, seed: seed, output: output)
         } catch let error as PlaypenError {
-            FileHandle.standardError.write(("pp-synth: error: " + error.message + "\n").data(using: .utf8)!)
+            FileHandle.standardError.write(("error: " + error.message + "\n").data(using: .utf8)!)
             throw ExitCode.failure
         }
     }
