@@ -13,8 +13,11 @@ public struct FilterRun {
     /// records, counts and errors come out in input order whatever the thread count, so the
     /// output is byte-identical for any `threads`. `progress` gets the rows read so far.
     @discardableResult
+    ///
+    /// `fastPath: false` converts kept rows through `PlaypenRow`/`ExampleRecord` instead of the
+    /// byte-level converter (same bytes; for tests).
     public static func run(inputs: [String], output: String, options: FilterOptions, threads: Int = 1,
-                           progress: ((Int) -> Void)? = nil) throws -> FilterCounts {
+                           fastPath: Bool = true, progress: ((Int) -> Void)? = nil) throws -> FilterCounts {
         let inputs = inputs.isEmpty ? ["-"] : inputs
         let workers = threads > 0 ? threads : max(ProcessInfo.processInfo.activeProcessorCount, 1)
         // Open every input first, so a missing one fails before the output exists.
@@ -25,6 +28,7 @@ public struct FilterRun {
             var filter = ExampleFilter(options: options)
             let batch = LineBatch()
             let slots = (0..<workers).map { _ in WorkerSlot() }
+            for slot in slots { slot.fast = fastPath }
             var out = JSONBytesWriter(capacity: 1 << 17)
             for (source, reader) in readers.enumerated() {
                 var exhausted = false
@@ -177,6 +181,9 @@ final class WorkerSlot: @unchecked Sendable {
 
     var out = JSONBytesWriter(capacity: 1 << 20)
     var items: [Item] = []
+    var converter = FastConverter()
+    /// Use the byte-level converter (false: the String-based path, for tests).
+    var fast = true
 
     func process(_ batch: LineBatch, range: Range<Int>, filter: ExampleFilter, names: [String]) {
         out.bytes.removeAll(keepingCapacity: true)
@@ -191,6 +198,18 @@ final class WorkerSlot: @unchecked Sendable {
                     guard case .pass(let split) = verdict else {
                         items.append(.rejected(verdict))
                         continue
+                    }
+                    if fast {
+                        switch try converter.convert(line, meta: meta, split: split, out: &out) {
+                        case .record(let start, let mid, let end):
+                            items.append(.kept(split, start, mid, end))
+                            continue
+                        case .emptyCompletion:
+                            items.append(.emptyCompletion(split))
+                            continue
+                        case .fallback:
+                            break
+                        }
                     }
                     let row = try PlaypenRow.decode(line, location: location())
                     let pc = row.promptCompletion()

@@ -230,7 +230,7 @@ extension PlaypenRow {
         }
     }
 
-    private static func decodeMeta(_ s: inout RowScanner) throws -> RowMeta {
+    static func decodeMeta(_ s: inout RowScanner) throws -> RowMeta {
         try requireKind(&s, .object, "meta")
         var game: String?, experiment: String?, role: String?
         var player: String?, model: String?, outcome: String?
@@ -285,7 +285,9 @@ extension PlaypenRow {
     }
 
     /// `"meta":{...}` in the dataset's key order.
-    func writeMeta(_ w: inout JSONBytesWriter) {
+    func writeMeta(_ w: inout JSONBytesWriter) { PlaypenRow.writeMeta(meta, &w) }
+
+    static func writeMeta(_ meta: RowMeta, _ w: inout JSONBytesWriter) {
         w.raw("\"meta\":{\"game\":")
         w.string(meta.game)
         w.raw(",\"experiment\":")
@@ -326,7 +328,14 @@ extension PlaypenRow {
             w.string(m.role)
             w.byte(UInt8(ascii: "}"))
         }
-        w.raw("],\"meta\":{\"experiment\":")
+        w.raw("],")
+        PlaypenRow.writeCanonicalMeta(meta, &w)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// `"meta":{...}` of the canonical form (sorted keys).
+    static func writeCanonicalMeta(_ meta: RowMeta, _ w: inout JSONBytesWriter) {
+        w.raw("\"meta\":{\"experiment\":")
         w.string(meta.experiment)
         w.raw(",\"game\":")
         w.string(meta.game)
@@ -340,6 +349,6 @@ extension PlaypenRow {
         w.optionalString(meta.playerName)
         w.raw(",\"task_id\":")
         w.int(meta.taskID)
-        w.raw("}}")
+        w.byte(UInt8(ascii: "}"))
     }
 }

@@ -165,6 +165,17 @@ struct RowScanner {
 
     /// A string value. Throws a syntax error on malformed strings.
     mutating func string() throws(RowSyntaxError) -> String {
+        try stringBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Appends the decoded bytes of a string value to `out` (UTF-8 as found: not validated).
+    mutating func appendString(to out: inout [UInt8]) throws(RowSyntaxError) {
+        try stringBytes { out.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the decoded bytes of a string value (valid only during the call).
+    @inline(__always)
+    mutating func stringBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) throws(RowSyntaxError) -> R {
         skipWhitespace()
         guard pos < end, base[pos] == UInt8(ascii: "\"") else {
             throw fail("expected a string, found \(describeHere())")
@@ -176,7 +187,7 @@ struct RowScanner {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
-                return String(decoding: UnsafeBufferPointer(start: base + start, count: i - start), as: UTF8.self)
+                return body(UnsafeBufferPointer(start: base + start, count: i - start))
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
@@ -189,7 +200,7 @@ struct RowScanner {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
-                return String(decoding: scratch, as: UTF8.self)
+                return scratch.withUnsafeBufferPointer { body($0) }
             }
             if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
             if c != UInt8(ascii: "\\") {

@@ -234,3 +234,47 @@ enum SchemaSubset {
         }
     }
 }
+
+@Suite struct FastPathTests {
+    /// The byte-level converter and the PlaypenRow path write the same bytes: on the edge rows
+    /// (escapes, Python-only whitespace, odd roles), on rows with invalid UTF-8 (repaired to
+    /// U+FFFD by the fallback), and on synthetic rows.
+    @Test func fastAndStringPathsAgree() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = FilterOptions()
+        options.games = ["*"]
+        options.roles = ["*"]
+        options.dropOutcomes = ["none"]
+        // Edge rows: both paths equal the Python reference.
+        for fast in [true, false] {
+            let out = dir.appendingPathComponent("edge-\(fast).jsonl").path
+            try FilterRun.run(inputs: [dataFixture("edge_rows.jsonl").path], output: out, options: options, threads: 2, fastPath: fast)
+            #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == Data(contentsOf: dataFixture("edge_expected.jsonl")))
+        }
+        // Invalid UTF-8 in a content: repaired to U+FFFD on both paths.
+        var bytes = Array(goodRow.utf8)
+        let at = bytes.firstIndex(of: UInt8(ascii: "y"))!
+        bytes[at] = 0xFF
+        let input = dir.appendingPathComponent("bad-utf8.jsonl")
+        try Data(bytes + [0x0A]).write(to: input)
+        var outputs: [Data] = []
+        for fast in [true, false] {
+            let out = dir.appendingPathComponent("utf8-\(fast).jsonl").path
+            try FilterRun.run(inputs: [input.path], output: out, options: options, fastPath: fast)
+            outputs.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        #expect(outputs[0] == outputs[1])
+        #expect(String(decoding: outputs[0], as: UTF8.self).contains("\"completion\":\"GUESS: \u{FFFD}\""))
+        // Synthetic rows, all roles and outcomes.
+        let synth = dir.appendingPathComponent("synth.jsonl.zst").path
+        try SynthRun.run(rows: 3000, seed: 11, output: synth)
+        var hashes: [String] = []
+        for fast in [true, false] {
+            let out = dir.appendingPathComponent("synth-\(fast).jsonl").path
+            try FilterRun.run(inputs: [synth], output: out, options: options, threads: 2, fastPath: fast)
+            hashes.append(try fileSHA256(out))
+        }
+        #expect(hashes[0] == hashes[1])
+    }
+}
