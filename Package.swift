@@ -9,6 +9,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenCLI", targets: ["PlaypenCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -20,5 +21,16 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+
+        // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
+        .target(name: "PlaypenCLI", dependencies: [
+            "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "pp-ppt", dependencies: [
+            "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenCLITests", dependencies: [
+            "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
     ]
 )
