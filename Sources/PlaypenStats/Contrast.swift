@@ -168,7 +168,7 @@ public func runContrast(_ options: ContrastOptions, quiet: Bool = true) throws -
         let model = try fitAndMeasure(x: x, features: layer.statNames, labels: labels, split: split, options: options)
         let constants = layer.statNames.indices.filter { model.scaler.constant[$0] }.map { layer.statNames[$0] }
         if !constants.isEmpty {
-            notes.append("layer \(layer.name): constant on the training rows (standardised to 0, coefficient 0): \(constants.joined(separator: ", "))")
+            notes.append("\(layer.name): constant on the training rows (standardised to 0, coefficient 0): \(constants.joined(separator: ", "))")
         }
         // Effect sizes (all rows, and training rows only).
         var effects = [(name: String, topMean: Double, restMean: Double, d: Double?, dTrain: Double?, constant: Bool)]()
@@ -190,7 +190,7 @@ public func runContrast(_ options: ContrastOptions, quiet: Bool = true) throws -
         let (total, top) = try presenceCounts(layer.presence, positiveRows: positiveRows, threads: threads)
         let (tested, never, always) = enrichment(total: total, top: top, n: n, k: k, threads: threads)
         if never + always > 0 {
-            notes.append("layer \(layer.name): \(never) features present in no row and \(always) in every row were not tested; BH runs over the \(tested.count) tested features")
+            notes.append("\(layer.name): \(never) features present in no row and \(always) in every row were not tested; BH runs over the \(tested.count) tested features")
         }
         results.append(LayerResult(name: layer.name, directory: layer.directory, saeID: layer.saeID, layer: layer.layerNumber,
                                    dSAE: layer.dSAE, statNames: layer.statNames, model: model, effectSizes: effects,

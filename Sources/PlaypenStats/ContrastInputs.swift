@@ -194,33 +194,50 @@ public func joinRows(scores: [ScoreRecord], layers: [SAELayerInput], scoresPath:
 
 /// Per-feature presence counts over all rows and over the positive rows of a bool [n, d] array.
 ///
-/// Streams the memory-mapped rows once: bytes are summed eight at a time in 64-bit words (SWAR)
-/// for up to 255 rows, then spread into 32-bit counts, so the whole matrix is never copied.
-/// Rows are split across `threads` workers; integer sums make the result order-independent.
-/// Throws if a byte is neither 0 nor 1.
+/// Streams the file once with `pread` in blocks of at most 255 rows per worker (so resident
+/// memory stays a few MiB however large the matrix): bytes are summed eight at a time in 64-bit
+/// words (SWAR), then spread into 32-bit counts; positive rows are also added to the top counts
+/// in the same pass. Rows are split across `threads` workers; integer sums make the result
+/// independent of the split. Throws if a byte is neither 0 nor 1.
 public func presenceCounts(_ array: NpyArray, positiveRows: [Int], threads: Int) throws -> (total: [Int], top: [Int]) {
     let n = array.shape[0], d = array.shape[1]
     let words = d / 8
-    let base = array.data
+    var isPositive = [Bool](repeating: false, count: n)
+    for r in positiveRows { isPositive[r] = true }
+    let fd = open(array.path, O_RDONLY)
+    guard fd >= 0 else { throw PlaypenError("\(array.path): cannot open: \(String(cString: strerror(errno)))") }
+    defer { close(fd) }
     let workers = max(1, min(threads, n / 1024 + 1))
+    let blockRows = max(1, min(255, (4 << 20) / max(d, 1)))
     let partial = UnsafeMutablePointer<UInt32>.allocate(capacity: workers * d)
-    let invalid = UnsafeMutablePointer<UInt64>.allocate(capacity: workers)
-    defer { partial.deallocate(); invalid.deallocate() }
-    let box = SendableBox((base, partial, invalid))
+    let partialTop = UnsafeMutablePointer<UInt32>.allocate(capacity: workers * d)
+    let status = UnsafeMutablePointer<UInt64>.allocate(capacity: 2 * workers)
+    defer { partial.deallocate(); partialTop.deallocate(); status.deallocate() }
+    let box = SendableBox((partial, partialTop, status, isPositive, array.dataOffset))
     parallelWorkers(workers) { w in
-        let (base, partial, invalid) = box.value
+        let (partial, partialTop, status, isPositive, offset) = box.value
         let start = n * w / workers, end = n * (w + 1) / workers
-        let counts = partial + w * d
+        let counts = partial + w * d, top = partialTop + w * d
         counts.initialize(repeating: 0, count: d)
+        top.initialize(repeating: 0, count: d)
         let acc = UnsafeMutablePointer<UInt64>.allocate(capacity: max(words, 1))
         acc.initialize(repeating: 0, count: max(words, 1))
-        defer { acc.deallocate() }
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: blockRows * d, alignment: 64)
+        defer { acc.deallocate(); buffer.deallocate() }
         var bad: UInt64 = 0
+        status[2 * w + 1] = 0
         var r = start
         while r < end {
-            let blockEnd = min(end, r + 255)
+            let blockEnd = min(end, r + blockRows)
+            let want = (blockEnd - r) * d
+            var got = 0
+            while got < want {
+                let k = pread(fd, buffer + got, want - got, off_t(offset + r * d + got))
+                if k <= 0 { status[2 * w + 1] = 1; return }
+                got += k
+            }
             for row in r..<blockEnd {
-                let p = base + row * d
+                let p = buffer + (row - r) * d
                 for k in 0..<words {
                     let v = p.loadUnaligned(fromByteOffset: k * 8, as: UInt64.self)
                     acc[k] &+= v
@@ -230,6 +247,10 @@ public func presenceCounts(_ array: NpyArray, positiveRows: [Int], threads: Int)
                     let v = p.load(fromByteOffset: j, as: UInt8.self)
                     counts[j] &+= UInt32(v)
                     bad |= UInt64(v)
+                }
+                if isPositive[row] {
+                    let bytes = p.assumingMemoryBound(to: UInt8.self)
+                    for j in 0..<d { top[j] &+= UInt32(bytes[j]) }
                 }
             }
             for k in 0..<words {
@@ -241,17 +262,17 @@ public func presenceCounts(_ array: NpyArray, positiveRows: [Int], threads: Int)
             }
             r = blockEnd
         }
-        invalid[w] = bad & 0xFEFE_FEFE_FEFE_FEFE
+        status[2 * w] = bad & 0xFEFE_FEFE_FEFE_FEFE
     }
-    if (0..<workers).contains(where: { invalid[$0] != 0 }) {
+    if (0..<workers).contains(where: { status[2 * $0 + 1] != 0 }) {
+        throw PlaypenError("\(array.path): read failed or file shorter than its header says")
+    }
+    if (0..<workers).contains(where: { status[2 * $0] != 0 }) {
         throw PlaypenError("\(array.path): presence values must be 0 or 1 (found another byte value)")
     }
-    var total = [Int](repeating: 0, count: d)
-    for w in 0..<workers { for j in 0..<d { total[j] += Int(partial[w * d + j]) } }
-    var top = [Int](repeating: 0, count: d)
-    for row in positiveRows {
-        let p = (base + row * d).assumingMemoryBound(to: UInt8.self)
-        for j in 0..<d { top[j] += Int(p[j]) }
+    var total = [Int](repeating: 0, count: d), top = [Int](repeating: 0, count: d)
+    for w in 0..<workers {
+        for j in 0..<d { total[j] += Int(partial[w * d + j]); top[j] += Int(partialTop[w * d + j]) }
     }
     return (total, top)
 }
