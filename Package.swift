@@ -37,7 +37,7 @@ let package = Package(
             "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
-        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-score", dependencies: [
             "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
