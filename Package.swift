@@ -45,6 +45,8 @@ let package = Package(
         // --- SAE (helper sae) ---
         .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
         .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .executableTarget(name: "pp-sae", dependencies: [
+            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
