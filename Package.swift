@@ -29,6 +29,6 @@ let package = Package(
         .executableTarget(name: "pp-model", dependencies: [
             "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
-        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO"]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )
