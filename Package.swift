@@ -70,5 +70,6 @@ let package = Package(
         .testTarget(name: "PlaypenCLITests", dependencies: [
             "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )
