@@ -59,7 +59,6 @@ let package = Package(
         .executableTarget(name: "pp-model", dependencies: [
             "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
-        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [
             "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
