@@ -63,4 +63,4 @@ clean:
 	rm -rf .build
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '2,14p' Makefile
