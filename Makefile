@@ -23,7 +23,7 @@ BIN         ?= .build/release
 
 # System packages: BLAS/LAPACK and zstd for the build; the zstd tool, python3 and numpy for
 # the format tests (they check our files against numpy and the zstd CLI).
-APT_PACKAGES ?= libopenblas-dev libzstd-dev zstd python3 python3-numpy
+APT_PACKAGES ?= libopenblas-dev libzstd-dev zstd python3 python3-numpy python3-jsonschema
 
 CI_PREREQS    :=
 BENCH_TARGETS :=
