@@ -9,6 +9,12 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenData", targets: ["PlaypenData"]),
+        .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
+        .executable(name: "pp-contrast", targets: ["pp-contrast"]),
+        .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
+        .library(name: "PlaypenTensor", targets: ["PlaypenTensor"]),
+        .library(name: "PlaypenModel", targets: ["PlaypenModel"]),
         .library(name: "PlaypenCLI", targets: ["PlaypenCLI"]),
     ],
     dependencies: [
@@ -22,6 +28,37 @@ let package = Package(
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
 
+        // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
+        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
+        // contrast: statistics library, the pp-contrast pipeline and its executable
+        .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-contrast", dependencies: [
+            "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
+        // attribution: projections, preconditioners, scoring, rank comparison; pp-score
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-score", dependencies: [
+            "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
+        // --- SAE (helper sae) ---
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .executableTarget(name: "pp-sae", dependencies: [
+            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // --- end SAE ---
+        // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
+        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
+        // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
+        .target(name: "PlaypenTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
+                swiftSettings: numericSettings),
+        .executableTarget(name: "pp-model", dependencies: [
+            "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [
             "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -32,5 +69,6 @@ let package = Package(
         .testTarget(name: "PlaypenCLITests", dependencies: [
             "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )
