@@ -29,8 +29,13 @@ let package = Package(
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
 
         // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
-        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
-        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
+        .target(name: "CSHA256"),
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO", "CSHA256"]),
+        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData", "CSHA256"]),
+        .executableTarget(name: "pp-filter", dependencies: [
+            "PlaypenData", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "pp-synth", dependencies: [
+            "PlaypenData", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // contrast: statistics library, the pp-contrast pipeline and its executable
         .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-contrast", dependencies: [
