@@ -9,8 +9,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .library(name: "PlaypenIO", targets: ["PlaypenIO"]),
+        .library(name: "PlaypenData", targets: ["PlaypenData"]),
         .library(name: "PlaypenStats", targets: ["PlaypenStats"]),
         .executable(name: "pp-contrast", targets: ["pp-contrast"]),
+        .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
+        .library(name: "PlaypenTensor", targets: ["PlaypenTensor"]),
+        .library(name: "PlaypenModel", targets: ["PlaypenModel"]),
+        .library(name: "PlaypenCLI", targets: ["PlaypenCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -22,10 +27,49 @@ let package = Package(
                        providers: [.apt(["libzstd-dev"])]),
         .target(name: "PlaypenIO", dependencies: ["CZstd"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
+
+        // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
+        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
         // contrast: statistics library, the pp-contrast pipeline and its executable
         .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-contrast", dependencies: [
             "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
+        // attribution: projections, preconditioners, scoring, rank comparison; pp-score
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-score", dependencies: [
+            "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
+        // --- SAE (helper sae) ---
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .executableTarget(name: "pp-sae", dependencies: [
+            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        // --- end SAE ---
+        // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
+        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
+        // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
+        .target(name: "PlaypenTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
+                swiftSettings: numericSettings),
+        .executableTarget(name: "pp-model", dependencies: [
+            "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO"]),
+        // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
+        .target(name: "PlaypenCLI", dependencies: [
+            "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "pp-ppt", dependencies: [
+            "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenCLITests", dependencies: [
+            "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )

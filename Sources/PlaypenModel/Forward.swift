@@ -1,0 +1,225 @@
+import CBLAS
+import Foundation
+import PlaypenIO
+import PlaypenTensor
+
+/// A loaded Gemma-3 text model: config, fp32 weights and (when the source has one) tokenizer.
+///
+/// ```swift
+/// let model = try GemmaModel.load("model.gguf")          // or an HF directory
+/// let ids = try model.tokenizer!.encode("Hello", addBOS: true)
+/// let out = try model.forward(ids, options: .init(logitPositions: [ids.count - 1]))
+/// ```
+public final class GemmaModel: @unchecked Sendable {
+    public let config: GemmaConfig
+    public let weights: GemmaWeights
+    public let tokenizer: GemmaTokenizer?
+    /// The file or directory the model came from.
+    public let source: String
+    /// Per-tensor storage description for `info` (GGUF: ggml type names; HF: dtype).
+    public let tensorTypes: [String: Int]
+
+    public init(config: GemmaConfig, weights: GemmaWeights, tokenizer: GemmaTokenizer?, source: String,
+                tensorTypes: [String: Int] = [:]) {
+        self.config = config
+        self.weights = weights
+        self.tokenizer = tokenizer
+        self.source = source
+        self.tensorTypes = tensorTypes
+    }
+
+    /// Loads a GGUF file (dequantized to fp32) or a Hugging Face directory (config.json,
+    /// model.safetensors[.index.json], optional tokenizer.json).
+    public static func load(_ path: String) throws -> GemmaModel {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw PlaypenError("\(path): no such model file or directory")
+        }
+        if isDir.boolValue {
+            let config = try GemmaConfig.fromHFConfig(path: path + "/config.json")
+            let weights = try GemmaWeights.load(hfDirectory: path, config: config)
+            var tok: GemmaTokenizer? = nil
+            let tj = path + "/tokenizer.json"
+            if FileManager.default.fileExists(atPath: tj) {
+                tok = try GemmaTokenizer(tokenizerJSON: tj)
+                guard tok!.vocabSize <= config.vocabSize else {
+                    throw PlaypenError("\(tj): tokenizer has \(tok!.vocabSize) tokens, the model only \(config.vocabSize)")
+                }
+            }
+            return GemmaModel(config: config, weights: weights, tokenizer: tok, source: path,
+                              tensorTypes: ["safetensors": 1])
+        }
+        let gguf = try GGUFFile(path: path)
+        let config = try GemmaConfig.fromGGUF(gguf)
+        let tok = try GemmaTokenizer(gguf: gguf)
+        let weights = try GemmaWeights.load(gguf: gguf, config: config)
+        var types: [String: Int] = [:]
+        for t in gguf.tensors { types["\(t.type)".uppercased(), default: 0] += 1 }
+        return GemmaModel(config: config, weights: weights, tokenizer: tok, source: path, tensorTypes: types)
+    }
+
+    /// Total parameter count (the tied head counted once).
+    public var parameterCount: Int {
+        var n = weights.embed.count + weights.finalNorm.count
+        for l in weights.layers {
+            n += l.q.count + l.k.count + l.v.count + l.o.count + l.gate.count + l.up.count + l.down.count
+            n += l.inputNorm.count + l.postAttentionNorm.count + l.preFeedforwardNorm.count
+            n += l.postFeedforwardNorm.count + l.qNorm.count + l.kNorm.count
+        }
+        return n
+    }
+}
+
+/// What a forward pass should compute and expose.
+public struct ForwardOptions {
+    /// Positions (indices into this call's tokens) whose logits to compute; nil = all.
+    /// An empty list skips the output head entirely.
+    public var logitPositions: [Int]?
+    /// Layers whose resid_post ([T, d], before the final norm) is copied into the result.
+    public var captureLayers: Set<Int>
+    /// Stop after this layer (0-based); no logits are computed when it is before the last layer.
+    public var stopAfterLayer: Int?
+    /// Called with (layer, resid_post [T, d]) after each layer; the buffer is only valid during the call.
+    public var residualHook: ((Int, UnsafeBufferPointer<Float>) throws -> Void)?
+
+    public init(logitPositions: [Int]? = nil, captureLayers: Set<Int> = [], stopAfterLayer: Int? = nil,
+                residualHook: ((Int, UnsafeBufferPointer<Float>) throws -> Void)? = nil) {
+        self.logitPositions = logitPositions
+        self.captureLayers = captureLayers
+        self.stopAfterLayer = stopAfterLayer
+        self.residualHook = residualHook
+    }
+}
+
+public struct ForwardResult {
+    /// [positions.count, V] row-major.
+    public var logits: [Float]
+    public var logitPositions: [Int]
+    /// layer -> resid_post [T, d].
+    public var residPost: [Int: [Float]]
+}
+
+/// Per-layer keys (after k_norm and RoPE) and values of every position seen so far.
+public final class KVCache {
+    public let capacity: Int
+    public private(set) var count = 0
+    let k: [Tensor]
+    let v: [Tensor]
+
+    public init(config: GemmaConfig, capacity: Int) {
+        self.capacity = capacity
+        k = (0..<config.numLayers).map { _ in Tensor(shape: [capacity, config.kvWidth]) }
+        v = (0..<config.numLayers).map { _ in Tensor(shape: [capacity, config.kvWidth]) }
+    }
+
+    func advance(_ n: Int) { count += n }
+    public func reset() { count = 0 }
+}
+
+extension GemmaModel {
+    /// Runs the decoder over `ids` (one sequence). With a cache, the tokens continue the cached
+    /// sequence (positions `cache.count ..< cache.count + ids.count`) and the cache is extended.
+    public func forward(_ ids: [Int], cache: KVCache? = nil, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
+        let c = config
+        let T = ids.count
+        let start = cache?.count ?? 0
+        guard T > 0 else { return ForwardResult(logits: [], logitPositions: [], residPost: [:]) }
+        for (i, id) in ids.enumerated() where id < 0 || id >= c.vocabSize {
+            throw PlaypenError("token id \(id) at position \(i) is outside the vocabulary of \(c.vocabSize)")
+        }
+        let positions = options.logitPositions ?? Array(0..<T)
+        for p in positions where p < 0 || p >= T {
+            throw PlaypenError("logit position \(p) is outside the sequence of \(T) tokens")
+        }
+        if let stop = options.stopAfterLayer, stop < 0 || stop >= c.numLayers {
+            throw PlaypenError("stop-after layer \(stop) is outside 0..<\(c.numLayers)")
+        }
+        let kv = cache ?? KVCache(config: c, capacity: T)
+        guard start + T <= kv.capacity else {
+            throw PlaypenError("KV cache holds \(kv.capacity) positions, \(start + T) needed")
+        }
+        let d = c.hiddenSize, HD = c.queryWidth, KVD = c.kvWidth, I = c.intermediateSize
+        let H = c.numHeads, KVH = c.numKVHeads, D = c.headDim
+        let lastLayer = options.stopAfterLayer ?? (c.numLayers - 1)
+
+        let x = Tensor(shape: [T, d]), h = Tensor(shape: [T, d])
+        let q = Tensor(shape: [T, HD]), att = Tensor(shape: [T, HD])
+        let gate = Tensor(shape: [T, I]), up = Tensor(shape: [T, I])
+        let chunk = min(T, 256)
+        let probs = Tensor(shape: [H, chunk, start + T])
+        let ids32 = ids.map { Int32($0) }
+        let pos = Array(start..<(start + T))
+        let globalRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeTheta, D: D))
+        let localRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeLocalTheta, D: D))
+        let scale = Float(1 / c.queryPreAttnScalar.squareRoot())
+        let eps = c.rmsNormEps
+        var resid: [Int: [Float]] = [:]
+
+        ids32.withUnsafeBufferPointer { idp in
+            embeddingForward(x.data, ids: idp.baseAddress!, table: weights.embed.data, T: T, C: d,
+                             scale: Float(d).squareRoot())
+        }
+        for li in 0...lastLayer {
+            let w = weights.layers[li]
+            let isGlobal = c.layerIsGlobal[li]
+            let rope = isGlobal ? globalRope : localRope
+            let window = isGlobal ? 0 : c.slidingWindow
+            // attention block: norm, q/k/v projections (k, v straight into the cache), q/k norms, RoPE
+            rmsNormForward(h.data, rstd: nil, x.data, scale: w.inputNorm.data, N: T, C: d, eps: eps)
+            matmulForward(q.data, h.data, w.q.data, T: T, C: d, OC: HD)
+            let kRows = kv.k[li].data + start * KVD, vRows = kv.v[li].data + start * KVD
+            matmulForward(kRows, h.data, w.k.data, T: T, C: d, OC: KVD)
+            matmulForward(vRows, h.data, w.v.data, T: T, C: d, OC: KVD)
+            rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: T * H, C: D, eps: eps)
+            rmsNormForward(kRows, rstd: nil, kRows, scale: w.kNorm.data, N: T * KVH, C: D, eps: eps)
+            rope.cos.withUnsafeBufferPointer { cp in
+                rope.sin.withUnsafeBufferPointer { sp in
+                    ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D)
+                    ropeForward(kRows, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: KVH, D: D)
+                }
+            }
+            // queries in chunks; sliding layers only look at the keys inside their window
+            var t0 = 0
+            while t0 < T {
+                let n = min(chunk, T - t0)
+                let firstPos = start + t0
+                let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
+                let kEnd = firstPos + n
+                attentionForward(att.data + t0 * HD, probs: probs.data, q: q.data + t0 * HD,
+                                 k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
+                                 T: n, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
+                                 window: window, scale: scale)
+                t0 += n
+            }
+            matmulForward(h.data, att.data, w.o.data, T: T, C: HD, OC: d)
+            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: T, C: d, eps: eps)
+            residualAdd(x.data, h.data, N: T * d)
+            // MLP block
+            rmsNormForward(h.data, rstd: nil, x.data, scale: w.preFeedforwardNorm.data, N: T, C: d, eps: eps)
+            matmulForward(gate.data, h.data, w.gate.data, T: T, C: d, OC: I)
+            matmulForward(up.data, h.data, w.up.data, T: T, C: d, OC: I)
+            gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: T * I)
+            matmulForward(h.data, gate.data, w.down.data, T: T, C: I, OC: d)
+            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postFeedforwardNorm.data, N: T, C: d, eps: eps)
+            residualAdd(x.data, h.data, N: T * d)
+            if options.captureLayers.contains(li) { resid[li] = x.array }
+            if let hook = options.residualHook { try hook(li, UnsafeBufferPointer(x.buffer)) }
+        }
+        kv.advance(T)
+        guard lastLayer == c.numLayers - 1, !positions.isEmpty else {
+            return ForwardResult(logits: [], logitPositions: [], residPost: resid)
+        }
+        // final norm and tied head, only at the requested rows
+        let P = positions.count
+        let rows = Tensor(shape: [P, d])
+        for (i, p) in positions.enumerated() {
+            (rows.data + i * d).update(from: x.data + p * d, count: d)
+        }
+        rmsNormForward(rows.data, rstd: nil, rows.data, scale: weights.finalNorm.data, N: P, C: d, eps: eps)
+        var logits = [Float](repeating: 0, count: P * c.vocabSize)
+        logits.withUnsafeMutableBufferPointer { L in
+            matmulForward(L.baseAddress!, rows.data, weights.embed.data, T: P, C: d, OC: c.vocabSize)
+        }
+        return ForwardResult(logits: logits, logitPositions: positions, residPost: resid)
+    }
+}

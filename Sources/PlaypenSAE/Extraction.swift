@@ -1,0 +1,178 @@
+import Foundation
+import PlaypenIO
+
+// The extraction loop, independent of how activations are produced: tokenized samples go through
+// a residual-stream provider (the Gemma forward that stops after the deepest requested layer) in
+// batches, each requested layer's resid_post is encoded by its SAEs, and every SAE's per-sample
+// directory is written. Everything is checked before the first forward.
+
+/// Produces resid_post (output of decoder layer L, before the final norm) for token sequences.
+public protocol ResidualStreamProvider {
+    var hiddenSize: Int { get }
+    var layerCount: Int { get }
+    /// For each sequence of the batch and each requested layer, resid_post as [tokens, hiddenSize].
+    /// Implementations may stop the forward after `layers.max()`.
+    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]]
+}
+
+/// One tokenized sample: its examples.jsonl record and the token ids fed to the model (BOS first).
+public struct ExtractionSample: Sendable {
+    public var info: SampleInfo
+    public var tokens: [Int32]
+    public init(info: SampleInfo, tokens: [Int32]) {
+        self.info = info
+        self.tokens = tokens
+    }
+}
+
+/// One SAE to run: where its per-sample directory goes and which layer it reads.
+public struct SAEJob {
+    public var id: String
+    public var sae: SparseAutoencoder
+    public var layer: Int
+    public var output: String
+    public init(id: String, sae: SparseAutoencoder, layer: Int, output: String) {
+        self.id = id
+        self.sae = sae
+        self.layer = layer
+        self.output = output
+    }
+}
+
+/// `safe(sae_id)` of the original: each run of characters outside `[A-Za-z0-9_.-]` becomes `_`.
+public func safeSAEName(_ id: String) -> String {
+    var out = ""
+    var inRun = false
+    for scalar in id.unicodeScalars {
+        let ok = (scalar.value < 128) && (CharacterSet.alphanumerics.contains(scalar) || "_.-".unicodeScalars.contains(scalar))
+        if ok { out.unicodeScalars.append(scalar); inRun = false } else if !inRun { out += "_"; inRun = true }
+    }
+    return out
+}
+
+/// Checks every job against the model before any work: d_in equals the hidden size and the layer
+/// exists.
+public func validateJobs(_ jobs: [SAEJob], hiddenSize: Int, layerCount: Int) throws {
+    guard !jobs.isEmpty else { throw PlaypenError("no SAE given (use --sae)") }
+    var outputs = Set<String>()
+    for job in jobs {
+        guard job.sae.dIn == hiddenSize else {
+            throw PlaypenError("\(job.sae.source): SAE d_in \(job.sae.dIn) does not match the model's hidden size \(hiddenSize)")
+        }
+        guard job.layer >= 0, job.layer < layerCount else {
+            throw PlaypenError("\(job.sae.source): layer \(job.layer) is beyond the model's depth (layers 0...\(layerCount - 1))")
+        }
+        guard outputs.insert(job.output).inserted else { throw PlaypenError("\(job.output): two SAEs write to the same directory") }
+    }
+}
+
+/// Runs the jobs over the samples in batches of `batchSize` sequences. Every output directory
+/// appears only when all samples are done; on any error none does.
+public func runExtraction<Samples: Sequence>(
+    samples: Samples, model: ResidualStreamProvider, jobs: [SAEJob], options: PerSampleOptions,
+    batchSize: Int = 8, decode: (([Int32]) -> String)? = nil, summaryExtra: [(String, String)] = [],
+    progress: (Int, Int) -> Void = { _, _ in }
+) throws where Samples.Element == ExtractionSample {
+    try validateJobs(jobs, hiddenSize: model.hiddenSize, layerCount: model.layerCount)
+    let layers = Array(Set(jobs.map(\.layer))).sorted()
+    let writers = try jobs.map {
+        try PerSampleWriter(directory: $0.output, saeId: $0.id, dSAE: $0.sae.dSAE, layer: $0.layer, options: options)
+    }
+    var done = 0, tokens = 0
+    var batch: [ExtractionSample] = []
+    func flush() throws {
+        guard !batch.isEmpty else { return }
+        let acts = try model.residPost(batch.map(\.tokens), layers: layers)
+        for (b, sample) in batch.enumerated() {
+            let T = sample.tokens.count
+            for (job, writer) in zip(jobs, writers) {
+                guard let x = acts[b][job.layer], x.count == T * job.sae.dIn else {
+                    throw PlaypenError("layer \(job.layer): the model returned no resid_post of \(T) x \(job.sae.dIn) for sample \(sample.info.index)")
+                }
+                let codes = try job.sae.encode(x, tokens: T, what: "layer \(job.layer) resid_post of sample \(sample.info.index)")
+                try codes.withUnsafeBufferPointer { try writer.add(sample.info, codes: $0, tokens: T, tokenIds: sample.tokens) }
+            }
+            tokens += T
+        }
+        done += batch.count
+        progress(done, tokens)
+        batch.removeAll(keepingCapacity: true)
+    }
+    do {
+        for sample in samples {
+            guard !sample.tokens.isEmpty else { continue }
+            batch.append(sample)
+            if batch.count == batchSize { try flush() }
+        }
+        try flush()
+        for (job, writer) in zip(jobs, writers) {
+            var extra = summaryExtra
+            extra.append(("sae_source", job.sae.source))
+            try writer.finish(decode: decode, extra: extra)
+        }
+    } catch {
+        for writer in writers { writer.abort() }
+        throw error
+    }
+}
+
+/// Writes resid_post rows of `layer` for all samples to a raw f32 file [rows, hiddenSize] (the
+/// training cache), optionally without the first position (BOS). Returns the row count.
+@discardableResult
+public func cacheActivations<Samples: Sequence>(
+    samples: Samples, model: ResidualStreamProvider, layer: Int, dropBOS: Bool, path: String, batchSize: Int = 8,
+    progress: (Int, Int) -> Void = { _, _ in }
+) throws -> Int where Samples.Element == ExtractionSample {
+    guard layer >= 0, layer < model.layerCount else {
+        throw PlaypenError("layer \(layer) is beyond the model's depth (layers 0...\(model.layerCount - 1))")
+    }
+    let out = try AtomicFile(path: path)
+    let writer = try FileHandleWriter(path: out.temporaryPath)
+    var rows = 0, done = 0
+    var batch: [ExtractionSample] = []
+    func flush() throws {
+        guard !batch.isEmpty else { return }
+        let acts = try model.residPost(batch.map(\.tokens), layers: [layer])
+        for (b, sample) in batch.enumerated() {
+            let x = acts[b][layer]!
+            let D = model.hiddenSize
+            for (i, v) in x.enumerated() where !v.isFinite {
+                throw PlaypenError("layer \(layer) resid_post of sample \(sample.info.index): non-finite activation \(v) at token \(i / D)")
+            }
+            let start = dropBOS ? 1 : 0
+            let T = sample.tokens.count
+            if T > start {
+                try x.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[(start * D * 4)..<(T * D * 4)])) }
+                rows += T - start
+            }
+        }
+        done += batch.count
+        progress(done, rows)
+        batch.removeAll(keepingCapacity: true)
+    }
+    for sample in samples {
+        guard !sample.tokens.isEmpty else { continue }
+        batch.append(sample)
+        if batch.count == batchSize { try flush() }
+    }
+    try flush()
+    try writer.close()
+    try out.commit()
+    return rows
+}
+
+/// Contiguous shard `index` of `count` over `total` items (`--shard i/N`), so concatenating the
+/// shards in order restores the full order.
+public func shardRange(index: Int, count: Int, total: Int) -> Range<Int> {
+    let lo = total * index / count, hi = total * (index + 1) / count
+    return lo..<hi
+}
+
+/// Parses `i/N` with 0 ≤ i < N.
+public func parseShard(_ text: String) throws -> (Int, Int) {
+    let parts = text.split(separator: "/")
+    guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, i >= 0, i < n else {
+        throw PlaypenError("--shard \(text): expected i/N with 0 <= i < N")
+    }
+    return (i, n)
+}

@@ -1,0 +1,432 @@
+import CBLAS
+import Foundation
+import PlaypenIO
+
+// Training a TopK SAE on residual-stream activations (sae.md §6): MSE reconstruction plus the
+// aux-K loss on dead latents, Adam, global gradient-norm clipping, unit-norm decoder rows,
+// dead-latent tracking, activations scaled to mean norm sqrt(d_in) and the scale folded back
+// into the saved weights.
+
+/// Rows of activations to train on: an in-memory matrix or a memory-mapped file of f32 rows.
+public protocol ActivationSource {
+    var dIn: Int { get }
+    var count: Int { get }
+    /// Copies rows `indices` into `out` [indices.count, dIn].
+    func gather(_ indices: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>)
+}
+
+/// Activations held in memory, row-major [count, dIn].
+public struct MatrixActivations: ActivationSource {
+    public let dIn: Int
+    public let values: [Float]
+    public var count: Int { values.count / dIn }
+    public init(dIn: Int, values: [Float]) {
+        precondition(values.count % dIn == 0)
+        self.dIn = dIn
+        self.values = values
+    }
+    public func gather(_ indices: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>) {
+        values.withUnsafeBufferPointer { v in
+            for (r, i) in indices.enumerated() { (out + r * dIn).update(from: v.baseAddress! + i * dIn, count: dIn) }
+        }
+    }
+}
+
+/// A raw little-endian f32 file of rows [count, dIn], memory-mapped (the activation cache).
+public final class MappedActivations: ActivationSource {
+    public let dIn: Int
+    public let count: Int
+    private let file: MappedFile
+
+    public init(path: String, dIn: Int) throws {
+        file = try MappedFile(path: path)
+        guard file.count % (4 * dIn) == 0 else {
+            throw PlaypenError("\(path): \(file.count) bytes is not a whole number of \(dIn)-wide f32 rows")
+        }
+        self.dIn = dIn
+        count = file.count / (4 * dIn)
+    }
+
+    public func gather(_ indices: ArraySlice<Int>, into out: UnsafeMutablePointer<Float>) {
+        guard let base = file.base else { return }
+        for (r, i) in indices.enumerated() {
+            UnsafeMutableRawPointer(out + r * dIn).copyMemory(from: base + i * dIn * 4, byteCount: dIn * 4)
+        }
+    }
+}
+
+/// SplitMix64: a small deterministic generator for initialisation and shuffling.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1) with 24 random bits.
+    mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
+}
+
+public struct TopKTrainingConfig: Sendable {
+    public var dSAE = 4096
+    public var k = 32
+    public var learningRate: Float = 3e-4
+    public var beta1: Float = 0.9
+    public var beta2: Float = 0.999
+    public var epsilon: Float = 1e-8
+    public var batchTokens = 4096
+    public var epochs = 10
+    public var seed: UInt64 = 42
+    /// Global gradient-norm clip (0: none).
+    public var gradientClip: Float = 1.0
+    /// A latent is dead after this many steps without firing (feeds the aux-K loss).
+    public var deadWindowSteps = 200
+    public var auxKCoefficient: Float = 1.0
+    /// k_aux; 0 means d_in / 2.
+    public var auxK = 0
+    /// Linear decay of the learning rate to 0 over this final fraction of the steps.
+    public var decayFraction: Float = 0.2
+    public init() {}
+}
+
+/// What one epoch measured (on the training batches, before each step's update).
+public struct EpochReport: Sendable {
+    public var epoch: Int
+    public var steps: Int
+    public var tokens: Int
+    /// Mean active latents per token.
+    public var l0: Double
+    /// `1 − Σ‖x − x̂‖² / Σ‖x − x̄_batch‖²` over the epoch (scaled space, equal to raw space).
+    public var explainedVariance: Double
+    /// Fraction of latents that fired on no token of the epoch.
+    public var deadFraction: Double
+    /// Fraction of latents past the dead window at the end of the epoch (what aux-K sees).
+    public var deadWindowFraction: Double
+    public var mse: Double
+    public var auxLoss: Double
+    public var seconds: Double
+}
+
+/// Loss terms and counts of one batch.
+public struct BatchLoss: Sendable {
+    public var mse: Double
+    public var aux: Double
+    public var activeEntries: Int
+    public var residualSquares: Double
+    public var centredSquares: Double
+}
+
+/// A TopK SAE being trained. Parameters live in one flat buffer:
+/// `[W_encᵀ (dSAE × dIn) | b_enc (dSAE) | W_dec (dSAE × dIn) | b_dec (dIn)]`, gradients and Adam
+/// moments in buffers of the same layout. W_enc is stored transposed so each latent's encoder
+/// row is contiguous (sparse backward updates are saxpys).
+public final class TopKSAETrainer {
+    public let dIn: Int
+    public let config: TopKTrainingConfig
+    public var dSAE: Int { config.dSAE }
+    /// Activations are multiplied by this before training (mean norm → sqrt(d_in)).
+    public var scale: Float = 1
+    public var parameters: [Float]
+    public var gradients: [Float]
+    var adamM: [Float]
+    var adamV: [Float]
+    public private(set) var step = 0
+    /// Steps since each latent last fired.
+    public var stepsSinceFired: [Int]
+
+    public var encoderOffset: Int { 0 }
+    public var biasEncoderOffset: Int { dSAE * dIn }
+    public var decoderOffset: Int { dSAE * dIn + dSAE }
+    public var biasDecoderOffset: Int { 2 * dSAE * dIn + dSAE }
+
+    public init(dIn: Int, config: TopKTrainingConfig) {
+        self.dIn = dIn
+        self.config = config
+        let total = 2 * config.dSAE * dIn + config.dSAE + dIn
+        parameters = [Float](repeating: 0, count: total)
+        gradients = [Float](repeating: 0, count: total)
+        adamM = [Float](repeating: 0, count: total)
+        adamV = [Float](repeating: 0, count: total)
+        stepsSinceFired = [Int](repeating: 0, count: config.dSAE)
+        // W_dec rows uniform then unit norm; W_enc = W_decᵀ (stored transposed: identical rows).
+        var rng = SplitMix64(seed: config.seed)
+        let dec = decoderOffset
+        for j in 0..<config.dSAE {
+            var norm: Float = 0
+            for d in 0..<dIn {
+                let v = 2 * rng.nextFloat() - 1
+                parameters[dec + j * dIn + d] = v
+                norm += v * v
+            }
+            norm = norm.squareRoot()
+            for d in 0..<dIn { parameters[dec + j * dIn + d] /= norm }
+        }
+        for i in 0..<(config.dSAE * dIn) { parameters[i] = parameters[dec + i] }
+    }
+
+    /// Sets `scale = sqrt(d_in) / mean_t ‖x_t‖` from (up to `limit`) rows of the source.
+    public func estimateScale(_ source: ActivationSource, limit: Int = 100_000) {
+        let n = min(source.count, limit)
+        guard n > 0 else { return }
+        var row = [Float](repeating: 0, count: dIn)
+        var total = 0.0
+        let stride = max(source.count / n, 1)
+        var used = 0
+        for i in Swift.stride(from: 0, to: source.count, by: stride) where used < n {
+            row.withUnsafeMutableBufferPointer { source.gather([i][...], into: $0.baseAddress!) }
+            total += Double(cblas_snrm2(Int32(dIn), row, 1))
+            used += 1
+        }
+        let meanNorm = total / Double(used)
+        scale = meanNorm > 0 ? Float(Double(dIn).squareRoot() / meanNorm) : 1
+    }
+
+    public func deadMask() -> [Bool] { stepsSinceFired.map { $0 >= config.deadWindowSteps } }
+
+    // -----------------------------------------------------------------------------------------
+    // MARK: Forward + backward
+
+    /// Computes the loss of batch `x` [rows, dIn] (already scaled) and writes its gradient into
+    /// `gradients` (overwritten). `dead` selects the latents the aux-K loss may use. `fired`
+    /// (if given) is set true for every latent active in the batch.
+    @discardableResult
+    public func lossAndGradient(_ x: UnsafeBufferPointer<Float>, rows B: Int, dead: [Bool], fired: UnsafeMutablePointer<Bool>? = nil) -> BatchLoss {
+        let S = dSAE, D = dIn, k = config.k
+        for i in 0..<gradients.count { gradients[i] = 0 }
+        var pre = [Float](repeating: 0, count: B * S)
+        let deadIndices = (0..<S).filter { dead[$0] }
+        let kAuxBase = config.auxK > 0 ? config.auxK : D / 2
+        let kAux = min(kAuxBase, deadIndices.count)
+        let auxScale = deadIndices.isEmpty ? 0 : min(Float(deadIndices.count) / Float(kAuxBase), 1)
+        var loss = BatchLoss(mse: 0, aux: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        // Batch mean for the explained-variance denominator.
+        var mean = [Double](repeating: 0, count: D)
+        for t in 0..<B { for d in 0..<D { mean[d] += Double(x[t * D + d]) } }
+        for d in 0..<D { mean[d] /= Double(max(B, 1)) }
+        parameters.withUnsafeMutableBufferPointer { p in
+            gradients.withUnsafeMutableBufferPointer { g in
+                let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
+                let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
+                let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
+                let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
+                pre.withUnsafeMutableBufferPointer { preBuffer in
+                    for t in 0..<B { (preBuffer.baseAddress! + t * S).update(from: bEnc, count: S) }
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
+                                x.baseAddress!, Int32(D), wEncT, Int32(D), 1, preBuffer.baseAddress!, Int32(S))
+                }
+                var selector = TopKSelector(capacity: max(k, kAux))
+                var xhat = [Float](repeating: 0, count: D)
+                var dxhat = [Float](repeating: 0, count: D)
+                var auxRow = [Float](repeating: 0, count: max(deadIndices.count, 1))
+                var ehat = [Float](repeating: 0, count: D)
+                let invB = 1 / Float(B)
+                for t in 0..<B {
+                    let xt = x.baseAddress! + t * D
+                    // TopK of pre, ReLU on the kept values.
+                    pre.withUnsafeMutableBufferPointer { preBuffer in
+                        selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
+                    }
+                    let kept = zip(selector.indices, selector.values).filter { $0.1 > 0 }
+                    loss.activeEntries += kept.count
+                    for d in 0..<D { xhat[d] = bDec[d] }
+                    for (j, v) in kept {
+                        cblas_saxpy(Int32(D), v, wDec + j * D, 1, &xhat, 1)
+                        fired?[j] = true
+                    }
+                    var sq = 0.0
+                    for d in 0..<D {
+                        let r = xhat[d] - xt[d]
+                        sq += Double(r) * Double(r)
+                        dxhat[d] = 2 * r * invB
+                        let c = Double(xt[d]) - mean[d]
+                        loss.centredSquares += c * c
+                    }
+                    loss.residualSquares += sq
+                    loss.mse += sq / Double(B)
+                    // Reconstruction gradient.
+                    for d in 0..<D { gBDec[d] += dxhat[d] }
+                    for (j, v) in kept {
+                        cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
+                        let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
+                        gBEnc[j] += df
+                        cblas_saxpy(Int32(D), df, xt, 1, gEncT + j * D, 1)
+                    }
+                    // Aux-K: the dead latents' top-k_aux pre-activations (not ReLU'd, as SAELens)
+                    // decode the residual e = x − x̂ (detached), without b_dec.
+                    if kAux > 0 {
+                        for (i, j) in deadIndices.enumerated() { auxRow[i] = pre[t * S + j] }
+                        auxRow.withUnsafeMutableBufferPointer { selector.select(UnsafeMutableBufferPointer(rebasing: $0[0..<deadIndices.count]), k: kAux) }
+                        let picks = zip(selector.indices.map { deadIndices[$0] }, selector.values)
+                        for d in 0..<D { ehat[d] = 0 }
+                        for (j, v) in picks { cblas_saxpy(Int32(D), v, wDec + j * D, 1, &ehat, 1) }
+                        var auxSq = 0.0
+                        for d in 0..<D {
+                            let r = ehat[d] - (xt[d] - xhat[d])
+                            auxSq += Double(r) * Double(r)
+                            dxhat[d] = 2 * config.auxKCoefficient * auxScale * r * invB
+                        }
+                        loss.aux += Double(config.auxKCoefficient * auxScale) * auxSq / Double(B)
+                        for (j, v) in picks {
+                            cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
+                            let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
+                            gBEnc[j] += df
+                            cblas_saxpy(Int32(D), df, xt, 1, gEncT + j * D, 1)
+                        }
+                    }
+                }
+            }
+        }
+        return loss
+    }
+
+    /// Clips the global gradient norm (as torch's `clip_grad_norm_`) and returns the norm before.
+    @discardableResult
+    public func clipGradients() -> Float {
+        var total = 0.0
+        for g in gradients { total += Double(g) * Double(g) }
+        let norm = Float(total.squareRoot())
+        if config.gradientClip > 0 {
+            let coefficient = config.gradientClip / (norm + 1e-6)
+            if coefficient < 1 { cblas_sscal(Int32(gradients.count), coefficient, &gradients, 1) }
+        }
+        return norm
+    }
+
+    /// One Adam update (torch.optim.Adam semantics, no weight decay) at learning rate `lr`.
+    public func adamStep(learningRate lr: Float) {
+        step += 1
+        let b1 = config.beta1, b2 = config.beta2, eps = config.epsilon
+        let c1 = 1 - pow(b1, Float(step)), c2 = 1 - pow(b2, Float(step))
+        let stepSize = lr / c1
+        let c2Root = c2.squareRoot()
+        for i in 0..<parameters.count {
+            let g = gradients[i]
+            adamM[i] = b1 * adamM[i] + (1 - b1) * g
+            adamV[i] = b2 * adamV[i] + (1 - b2) * g * g
+            parameters[i] -= stepSize * adamM[i] / (adamV[i].squareRoot() / c2Root + eps)
+        }
+    }
+
+    /// Rescales every decoder row to unit norm.
+    public func normalizeDecoder() {
+        parameters.withUnsafeMutableBufferPointer { p in
+            let dec = p.baseAddress! + decoderOffset
+            for j in 0..<dSAE {
+                let n = cblas_snrm2(Int32(dIn), dec + j * dIn, 1)
+                if n > 0 { cblas_sscal(Int32(dIn), 1 / n, dec + j * dIn, 1) }
+            }
+        }
+    }
+
+    public func learningRate(step s: Int, totalSteps: Int) -> Float {
+        let decaySteps = Int((Float(totalSteps) * config.decayFraction).rounded())
+        let start = totalSteps - decaySteps
+        guard decaySteps > 0, s >= start else { return config.learningRate }
+        return config.learningRate * Float(totalSteps - s) / Float(decaySteps + 1)
+    }
+
+    /// One full training step on scaled batch `x`: loss, gradient, clip, Adam, decoder norm,
+    /// dead-latent bookkeeping.
+    @discardableResult
+    public func trainStep(_ x: UnsafeBufferPointer<Float>, rows: Int, learningRate lr: Float, firedInEpoch: inout [Bool]) -> BatchLoss {
+        var fired = [Bool](repeating: false, count: dSAE)
+        let loss = fired.withUnsafeMutableBufferPointer { lossAndGradient(x, rows: rows, dead: deadMask(), fired: $0.baseAddress!) }
+        clipGradients()
+        adamStep(learningRate: lr)
+        normalizeDecoder()
+        for j in 0..<dSAE {
+            if fired[j] { stepsSinceFired[j] = 0; firedInEpoch[j] = true } else { stepsSinceFired[j] += 1 }
+        }
+        return loss
+    }
+
+    /// Trains for `config.epochs` passes over `source`, shuffled per epoch from the seed.
+    /// `report` is called after each epoch (for progress logs).
+    public func train(_ source: ActivationSource, report: (EpochReport) -> Void = { _ in }) -> [EpochReport] {
+        precondition(source.dIn == dIn)
+        if scale == 1 { estimateScale(source) }
+        let B = config.batchTokens
+        let stepsPerEpoch = (source.count + B - 1) / B
+        let totalSteps = stepsPerEpoch * config.epochs
+        var rng = SplitMix64(seed: config.seed &+ 0x5EED)
+        var order = Array(0..<source.count)
+        var batch = [Float](repeating: 0, count: B * dIn)
+        var reports: [EpochReport] = []
+        for epoch in 0..<config.epochs {
+            let started = Date()
+            // Fisher-Yates with the project's generator (deterministic across platforms).
+            for i in stride(from: order.count - 1, to: 0, by: -1) {
+                let j = Int(rng.next() % UInt64(i + 1))
+                order.swapAt(i, j)
+            }
+            var firedInEpoch = [Bool](repeating: false, count: dSAE)
+            var totals = (mse: 0.0, aux: 0.0, active: 0, residual: 0.0, centred: 0.0, tokens: 0)
+            for s in 0..<stepsPerEpoch {
+                let slice = order[(s * B)..<min((s + 1) * B, order.count)]
+                let rows = slice.count
+                batch.withUnsafeMutableBufferPointer { source.gather(slice, into: $0.baseAddress!) }
+                cblas_sscal(Int32(rows * dIn), scale, &batch, 1)
+                let lr = learningRate(step: step, totalSteps: totalSteps)
+                let loss = batch.withUnsafeBufferPointer {
+                    trainStep(UnsafeBufferPointer(rebasing: $0[0..<(rows * dIn)]), rows: rows, learningRate: lr, firedInEpoch: &firedInEpoch)
+                }
+                totals.mse += loss.mse * Double(rows)
+                totals.aux += loss.aux * Double(rows)
+                totals.active += loss.activeEntries
+                totals.residual += loss.residualSquares
+                totals.centred += loss.centredSquares
+                totals.tokens += rows
+            }
+            let n = Double(max(totals.tokens, 1))
+            let r = EpochReport(
+                epoch: epoch + 1, steps: stepsPerEpoch, tokens: totals.tokens, l0: Double(totals.active) / n,
+                explainedVariance: totals.centred > 0 ? 1 - totals.residual / totals.centred : 0,
+                deadFraction: Double(firedInEpoch.filter { !$0 }.count) / Double(dSAE),
+                deadWindowFraction: Double(deadMask().filter { $0 }.count) / Double(dSAE),
+                mse: totals.mse / n, auxLoss: totals.aux / n, seconds: Date().timeIntervalSince(started))
+            reports.append(r)
+            report(r)
+        }
+        return reports
+    }
+
+    /// The trained SAE for raw (unscaled) activations: the scale s folded in
+    /// (`W_enc·s`, `W_dec/s`, `b_dec/s`), then decoder rows back to unit norm with the norms
+    /// moved into the encoder (sae.md §6.3 step 6). Decoding raw x gives the same x̂ as training.
+    public func exportSAE(layer: Int?, source: String = "pp-sae train") throws -> SparseAutoencoder {
+        let S = dSAE, D = dIn
+        var wEnc = [Float](repeating: 0, count: D * S)
+        var bEnc = Array(parameters[biasEncoderOffset..<(biasEncoderOffset + S)])
+        var wDec = Array(parameters[decoderOffset..<(decoderOffset + S * D)])
+        var bDec = Array(parameters[biasDecoderOffset..<(biasDecoderOffset + D)])
+        for j in 0..<S { for d in 0..<D { wEnc[d * S + j] = parameters[j * D + d] * scale } }
+        for i in 0..<wDec.count { wDec[i] /= scale }
+        for d in 0..<D { bDec[d] /= scale }
+        for j in 0..<S {
+            var n: Float = 0
+            for d in 0..<D { n += wDec[j * D + d] * wDec[j * D + d] }
+            n = n.squareRoot()
+            guard n > 0 else { continue }
+            for d in 0..<D { wDec[j * D + d] /= n; wEnc[d * S + j] *= n }
+            bEnc[j] *= n
+        }
+        return try SparseAutoencoder(architecture: .topK(k: config.k), dIn: D, dSAE: S, wEnc: wEnc, bEnc: bEnc,
+                                     wDec: wDec, bDec: bDec, layer: layer, source: source)
+    }
+}
+
+/// Loads a float .npy array [tokens, d_in] as training rows.
+public func loadNpyActivations(_ path: String) throws -> MatrixActivations {
+    let file = try MappedFile(path: path)
+    let array = try readNpyFloat(try file.bytes(at: 0, count: file.count, ".npy file"), what: path)
+    guard array.shape.count == 2, array.shape[1] > 0 else {
+        throw PlaypenError("\(path): expected a 2-d array [tokens, d_in], found shape \(array.shape)")
+    }
+    if let i = array.values.firstIndex(where: { !$0.isFinite }) {
+        throw PlaypenError("\(path): non-finite activation at row \(i / array.shape[1])")
+    }
+    return MatrixActivations(dIn: array.shape[1], values: array.values)
+}

@@ -1,0 +1,1 @@
+print("pp-score: not wired yet")

