@@ -162,15 +162,14 @@ func expectError(_ options: ContrastOptions, containing words: [String], sourceL
 
         // A presence byte that is not 0/1.
         let presencePath = dir + "/layer_5/feature_presence.npy"
-        let presence = try NpyArray(path: presencePath)
-        var bytes = [UInt8](UnsafeRawBufferPointer(start: presence.data, count: presence.count))
-        bytes[77] = 2
-        try bytes.withUnsafeBytes { try writeNpy(path: presencePath, dtype: .uint8, shape: presence.shape, bytes: $0) }
+        var presence = try Npy.read(path: presencePath)
+        presence = try NpyArray(dtype: .uint8, shape: presence.shape, bytes: presence.bytes)
+        presence.bytes[77] = 2
+        try Npy.write(presence, to: presencePath)
         expectError(e2eOptions(dir), containing: ["feature_presence.npy", "0 or 1"])
 
         // sample_stats with the wrong row count.
-        let stats = [Float](repeating: 1, count: 10 * 6)
-        try stats.withUnsafeBytes { try writeNpy(path: dir + "/layer_3/sample_stats.npy", dtype: .float32, shape: [10, 6], bytes: $0) }
+        try Npy.write(try NpyArray(floats: [Float](repeating: 1, count: 10 * 6), shape: [10, 6]), to: dir + "/layer_3/sample_stats.npy")
         expectError(e2eOptions(dir), containing: ["sample_stats.npy", "expected [160, 6]"])
     }
 
@@ -195,10 +194,10 @@ func expectError(_ options: ContrastOptions, containing words: [String], sourceL
         let bytes = (0..<(n * d)).map { _ in UInt8(rng.below(3) == 0 ? 1 : 0) }
         let path = NSTemporaryDirectory() + "pp-contrast-presence-\(getpid()).npy"
         defer { unlink(path) }
-        try bytes.withUnsafeBytes { try writeNpy(path: path, dtype: .bool, shape: [n, d], bytes: $0) }
+        try Npy.write(try NpyArray(dtype: .bool, shape: [n, d], bytes: bytes), to: path)
         let positive = (0..<n).filter { $0 % 9 == 2 }
         for threads in [1, 3] {
-            let (total, top) = try presenceCounts(try NpyArray(path: path), positiveRows: positive, threads: threads)
+            let (total, top) = try presenceCounts(try MappedNpy(path: path), positiveRows: positive, threads: threads)
             for j in 0..<d {
                 #expect(total[j] == (0..<n).reduce(0) { $0 + Int(bytes[$1 * d + j]) })
                 #expect(top[j] == positive.reduce(0) { $0 + Int(bytes[$1 * d + j]) })
