@@ -39,8 +39,8 @@ let package = Package(
         // contrast: statistics library, the pp-contrast pipeline and its executable
         .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-contrast", dependencies: [
-            "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
+            "PlaypenStats", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO", "pp-contrast"]),
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
         .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-score", dependencies: [
