@@ -44,7 +44,7 @@ let package = Package(
         // --- SAE (helper sae) ---
         .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData", "PlaypenTrain"],
                 swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO", "PlaypenModel"]),
         .executableTarget(name: "pp-sae", dependencies: [
             "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
