@@ -172,8 +172,8 @@ struct Extract: ParsableCommand {
             if !quiet {
                 let tokens = samples.reduce(0) { $0 + $1.tokens.count }
                 let seconds = Date().timeIntervalSince(started)
-                log(String(format: "pp-sae extract: %d examples, %d tokens in %.1f s (%.0f tokens/s); wrote %@",
-                           samples.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9),
+                log(String(format: "pp-sae extract: %d examples, %d tokens in %.1f s (%.0f tokens/s, peak RSS %.0f MiB); wrote %@",
+                           samples.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9), peakRSSMiB(),
                            jobs.map(\.output).joined(separator: ", ")))
             }
         }

@@ -6,6 +6,15 @@ import PlaypenSAE
 
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
+/// Peak resident set size of this process in MiB: VmHWM of /proc/self/status (getrusage's
+/// ru_maxrss would include the parent's peak, which Linux carries across fork and exec).
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kib / 1024
+}
+
 /// Runs `body`, printing a PlaypenError as one line and exiting non-zero.
 func reportingErrors(_ body: () throws -> Void) throws {
     do { try body() } catch let error as PlaypenError {
@@ -126,8 +135,8 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int
     for (k, v) in inputs { extra[k] = v }
     try sae.save(directory: output, modelName: modelName, extra: extra)
     if !quiet {
-        log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs)", output,
-                   Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs))
+        log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs, peak RSS %.0f MiB)", output,
+                   Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs, peakRSSMiB()))
     }
 }
 
