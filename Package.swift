@@ -48,8 +48,9 @@ let package = Package(
         ]),
         .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
         // --- SAE (helper sae) ---
-        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData", "PlaypenTrain"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO", "PlaypenModel"]),
         .executableTarget(name: "pp-sae", dependencies: [
             "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
