@@ -15,6 +15,7 @@ let package = Package(
         .library(name: "PlaypenTrain", targets: ["PlaypenTrain"]),
         .library(name: "PlaypenTensor", targets: ["PlaypenTensor"]),
         .library(name: "PlaypenModel", targets: ["PlaypenModel"]),
+        .library(name: "PlaypenCLI", targets: ["PlaypenCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -36,7 +37,7 @@ let package = Package(
             "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
-        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-score", dependencies: [
             "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -44,6 +45,8 @@ let package = Package(
         // --- SAE (helper sae) ---
         .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
         .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .executableTarget(name: "pp-sae", dependencies: [
+            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
@@ -56,6 +59,16 @@ let package = Package(
         .executableTarget(name: "pp-model", dependencies: [
             "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
-        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO"]),
+        // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
+        .target(name: "PlaypenCLI", dependencies: [
+            "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "pp-ppt", dependencies: [
+            "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenCLITests", dependencies: [
+            "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )

@@ -111,8 +111,13 @@ public final class GemmaTokenizer: @unchecked Sendable {
                 if p.count == 6, let b = UInt8(p.dropFirst(3).prefix(2), radix: 16) { bytes[Int(b)] = Int32(i) }
                 continue
             }
-            if p2i[p] == nil { p2i[p] = Int32(i) }
-            if t == 1, merged[p] == nil { merged[p] = Int32(i) }
+            // Runs of 2-31 spaces are stored with U+0020; transformers respells them as ▁ runs and
+            // (unlike the other user-defined tokens) keeps them in the BPE vocab, so they merge
+            // pairwise by rank: 40 spaces give 16 + 24, not SentencePiece's 31 + 9.
+            let spaceRun = t == 4 && p.count >= 2 && p.allSatisfy { $0 == " " }
+            let piece = spaceRun ? p.replacingOccurrences(of: " ", with: "\u{2581}") : p
+            if p2i[piece] == nil { p2i[piece] = Int32(i) }
+            if t == 1 || (spaceRun && merges == nil), merged[piece] == nil { merged[piece] = Int32(i) }
         }
         pieceToID = p2i
         mergedRank = merged
@@ -129,7 +134,7 @@ public final class GemmaTokenizer: @unchecked Sendable {
         }
         byteID = bytes
         for (i, p) in pieces.enumerated() where types[i] == 3 || types[i] == 4 {
-            guard !p.isEmpty else { continue }
+            guard !p.isEmpty, merges != nil || !(types[i] == 4 && p.count >= 2 && p.allSatisfy({ $0 == " " })) else { continue }
             insertAtomic(p.replacingOccurrences(of: " ", with: "\u{2581}"), Int32(i))
         }
     }
@@ -226,7 +231,7 @@ public final class GemmaTokenizer: @unchecked Sendable {
         var i = 0
         while i < n {
             let s = string(seg[(seg.startIndex + start[i])..<(seg.startIndex + end[i])])
-            if let id = pieceToID[s], types[Int(id)] == 1 || pairRank != nil {
+            if let id = pieceToID[s], types[Int(id)] == 1 || types[Int(id)] == 4 || pairRank != nil {
                 out.append(Int(id))
             } else {
                 for b in s.utf8 { out.append(Int(byteID[Int(b)])) }

@@ -221,6 +221,30 @@ struct SafetensorsSet {
 
     func has(_ key: String) -> Bool { entries[key] != nil }
 
+    /// Integer tensor (I32 or I64) as [Int].
+    func ints(_ key: String) throws -> [Int] {
+        guard let e = entries[key] else { throw PlaypenError("\(directory): tensor \(key) not found") }
+        let n = e.shape.reduce(1, *)
+        let raw = try e.file.bytes(at: e.offset, count: e.count, "data of tensor \(e.name)")
+        switch e.dtype {
+        case "I32" where e.count == 4 * n: return (0..<n).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+        case "I64" where e.count == 8 * n: return (0..<n).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
+        default: throw PlaypenError("\(e.file.path): tensor \(e.name) has dtype \(e.dtype), expected I32 or I64")
+        }
+    }
+
+    /// Float tensor of whatever shape is stored.
+    func floats(_ key: String) throws -> Tensor {
+        guard let e = entries[key] else { throw PlaypenError("\(directory): tensor \(key) not found") }
+        return try floats(key, shape: e.shape)
+    }
+
+    /// A single safetensors file (not a directory).
+    init(file path: String) throws {
+        directory = path
+        try read(file: MappedFile(path: path))
+    }
+
     func floats(_ key: String, shape: [Int]) throws -> Tensor {
         guard let e = entries[key] else {
             throw PlaypenError("\(directory): tensor model.\(key) not found in the safetensors files")

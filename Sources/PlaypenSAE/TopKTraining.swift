@@ -417,3 +417,16 @@ public final class TopKSAETrainer {
                                      wDec: wDec, bDec: bDec, layer: layer, source: source)
     }
 }
+
+/// Loads a float .npy array [tokens, d_in] as training rows.
+public func loadNpyActivations(_ path: String) throws -> MatrixActivations {
+    let file = try MappedFile(path: path)
+    let array = try readNpyFloat(try file.bytes(at: 0, count: file.count, ".npy file"), what: path)
+    guard array.shape.count == 2, array.shape[1] > 0 else {
+        throw PlaypenError("\(path): expected a 2-d array [tokens, d_in], found shape \(array.shape)")
+    }
+    if let i = array.values.firstIndex(where: { !$0.isFinite }) {
+        throw PlaypenError("\(path): non-finite activation at row \(i / array.shape[1])")
+    }
+    return MatrixActivations(dIn: array.shape[1], values: array.values)
+}

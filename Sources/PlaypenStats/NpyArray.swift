@@ -1,0 +1,102 @@
+import Foundation
+import PlaypenIO
+
+// A minimal .npy reader/writer for pp-contrast's inputs (C order; bool, int32, float32, float64).
+// TODO(contrast): switch to PlaypenIO's .npy support once it lands on main.
+
+/// A memory-mapped, C-ordered `.npy` array.
+public final class NpyArray: @unchecked Sendable {
+    public enum DType: String, Sendable { case bool = "|b1", int32 = "<i4", float32 = "<f4", float64 = "<f8", int64 = "<i8", uint8 = "|u1" }
+    public let path: String
+    public let dtype: DType
+    public let shape: [Int]
+    public let dataOffset: Int
+    public let file: MappedFile
+
+    public var count: Int { shape.reduce(1, *) }
+    public var itemSize: Int { switch dtype { case .bool, .uint8: 1; case .int32, .float32: 4; case .float64, .int64: 8 } }
+    public var data: UnsafeRawPointer { file.base! + dataOffset }
+
+    public init(path: String) throws {
+        self.path = path
+        file = try MappedFile(path: path)
+        let magic = try file.bytes(at: 0, count: 8, "npy magic")
+        guard magic.count == 8, Array(magic[0..<6]) == [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59] else {
+            throw PlaypenError("\(path): not a .npy file (bad magic)")
+        }
+        let major = magic[6]
+        let headerLength: Int, headerStart: Int
+        if major == 1 {
+            headerLength = Int(try file.load(UInt16.self, at: 8, "npy header length")); headerStart = 10
+        } else if major == 2 || major == 3 {
+            headerLength = Int(try file.load(UInt32.self, at: 8, "npy header length")); headerStart = 12
+        } else {
+            throw PlaypenError("\(path): unsupported .npy version \(major)")
+        }
+        let headerBytes = try file.bytes(at: headerStart, count: headerLength, "npy header")
+        let header = String(decoding: headerBytes, as: UTF8.self)
+        func field(_ key: String) throws -> String {
+            guard let range = header.range(of: "'\(key)':") else {
+                throw PlaypenError("\(path): .npy header lacks '\(key)': \(header)")
+            }
+            return String(header[range.upperBound...]).trimmingCharacters(in: .whitespaces)
+        }
+        let descrField = try field("descr")
+        guard let q1 = descrField.firstIndex(of: "'"),
+              let q2 = descrField[descrField.index(after: q1)...].firstIndex(of: "'") else {
+            throw PlaypenError("\(path): cannot read dtype from .npy header \(header)")
+        }
+        let descr = String(descrField[descrField.index(after: q1)..<q2])
+        guard let dt = DType(rawValue: descr == "<b1" ? "|b1" : (descr == "<u1" ? "|u1" : descr)) else {
+            throw PlaypenError("\(path): unsupported dtype '\(descr)' (expected bool, uint8, int32, int64, float32 or float64)")
+        }
+        dtype = dt
+        guard try field("fortran_order").hasPrefix("False") else {
+            throw PlaypenError("\(path): Fortran-ordered arrays are not supported; save with np.ascontiguousarray")
+        }
+        let shapeField = try field("shape")
+        guard let open = shapeField.firstIndex(of: "("), let close = shapeField.firstIndex(of: ")") else {
+            throw PlaypenError("\(path): cannot read shape from .npy header \(header)")
+        }
+        shape = try shapeField[shapeField.index(after: open)..<close].split(separator: ",")
+            .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            .map { guard let v = Int($0), v >= 0 else { throw PlaypenError("\(path): bad shape \(shapeField)") }; return v }
+        dataOffset = headerStart + headerLength
+        let (bytes, overflow) = shape.reduce(1, *).multipliedReportingOverflow(by: itemSize)
+        guard !overflow else { throw PlaypenError("\(path): shape \(shape) is too large") }
+        try file.checkRange(dataOffset, bytes, "array data of shape \(shape) dtype \(descr)")
+        if file.count != dataOffset + bytes {
+            throw PlaypenError("\(path): file has \(file.count - dataOffset - bytes) trailing bytes after the array data")
+        }
+    }
+
+    /// Values as Double (int32/int64/float32/float64/bool).
+    public func doubles() -> [Double] {
+        let n = count
+        switch dtype {
+        case .float32: let p = data.assumingMemoryBound(to: Float.self); return (0..<n).map { Double(p[$0]) }
+        case .float64: let p = data.assumingMemoryBound(to: Double.self); return (0..<n).map { p[$0] }
+        case .int32: let p = data.assumingMemoryBound(to: Int32.self); return (0..<n).map { Double(p[$0]) }
+        case .int64: let p = data.assumingMemoryBound(to: Int64.self); return (0..<n).map { Double(p[$0]) }
+        case .bool, .uint8: let p = data.assumingMemoryBound(to: UInt8.self); return (0..<n).map { Double(p[$0]) }
+        }
+    }
+}
+
+/// Writes a C-ordered `.npy` (version 1.0) atomically.
+public func writeNpy(path: String, dtype: NpyArray.DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws {
+    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
+    var header = "{'descr': '\(dtype.rawValue)', 'fortran_order': False, 'shape': \(shapeText), }"
+    let total = 10 + header.utf8.count + 1
+    header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
+    var out: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
+    let length = UInt16(header.utf8.count)
+    out.append(UInt8(length & 0xFF)); out.append(UInt8(length >> 8))
+    out.append(contentsOf: header.utf8)
+    out.append(contentsOf: bytes)
+    let file = try AtomicFile(path: path)
+    guard FileManager.default.createFile(atPath: file.temporaryPath, contents: Data(out)) else {
+        throw PlaypenError("\(path): cannot write")
+    }
+    try file.commit()
+}

@@ -1,0 +1,167 @@
+import ArgumentParser
+import CBLAS
+import Foundation
+import PlaypenIO
+import PlaypenSAE
+
+func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
+
+/// Runs `body`, printing a PlaypenError as one line and exiting non-zero.
+func reportingErrors(_ body: () throws -> Void) throws {
+    do { try body() } catch let error as PlaypenError {
+        log("pp-sae: error: " + error.message)
+        throw ExitCode.failure
+    }
+}
+
+
+struct PPSAE: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pp-sae",
+        abstract: "Sparse autoencoder features of the residual stream: per-sample arrays, layer summaries, SAE training.",
+        subcommands: [Inspect.self, Train.self] + extraSubcommands)
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print an SAE's format, architecture and shapes.",
+        discussion: """
+            Accepts a Gemma Scope 2 directory (config.json + params.safetensors), a Gemma Scope 1 params.npz \
+            (or its directory), or a SAELens directory (cfg.json + sae_weights.safetensors).
+
+            Example:
+              pp-sae inspect runs/sae/layer_9_width_4096
+            """)
+    @Argument(help: "SAE directory or params.npz.") var sae: String
+
+    func run() throws {
+        try reportingErrors {
+            let s = try SparseAutoencoder.load(path: sae)
+            let norms = s.decoderNorms()
+            print("source: \(s.source)")
+            print("architecture: \(s.architecture)")
+            print("d_in: \(s.dIn)  d_sae: \(s.dSAE)  layer: \(s.layer.map(String.init) ?? "unknown")")
+            print("apply_b_dec_to_input: \(s.applyBDecToInput)  rescale_acts_by_decoder_norm: \(s.rescaleActsByDecoderNorm)")
+            print(String(format: "decoder row norms: min %.4g  max %.4g", Double(norms.min() ?? 0), Double(norms.max() ?? 0)))
+            if !s.threshold.isEmpty {
+                print(String(format: "threshold: min %.4g  max %.4g", Double(s.threshold.min()!), Double(s.threshold.max()!)))
+            }
+        }
+    }
+}
+
+/// Options shared by the training entry points.
+struct TrainingOptions: ParsableArguments {
+    @Option(help: "Latents (SAE width).") var dSae = 4096
+    @Option(help: "Active latents per token (TopK).") var k = 32
+    @Option(help: "Adam learning rate.") var lr: Float = 3e-4
+    @Option(help: "Tokens per batch.") var batchTokens = 4096
+    @Option(help: "Passes over the activations.") var epochs = 10
+    @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 42
+    @Option(help: "Steps without firing before a latent counts as dead (aux-K).") var deadWindow = 200
+    @Option(help: "k_aux of the aux-K loss (0 = d_in/2).") var auxK = 0
+    @Option(help: "Coefficient of the aux-K loss.") var auxCoefficient: Float = 1
+    @Option(help: "Global gradient-norm clip (0 = none).") var clip: Float = 1
+    @Option(help: "Final fraction of steps over which the learning rate decays linearly to 0.") var decayFraction: Float = 0.2
+    @Option(help: "OpenBLAS threads (0 = its default).") var threads = 0
+
+    var config: TopKTrainingConfig {
+        var c = TopKTrainingConfig()
+        c.dSAE = dSae
+        c.k = k
+        c.learningRate = lr
+        c.batchTokens = batchTokens
+        c.epochs = epochs
+        c.seed = seed
+        c.deadWindowSteps = deadWindow
+        c.auxK = auxK
+        c.auxKCoefficient = auxCoefficient
+        c.gradientClip = clip
+        c.decayFraction = decayFraction
+        return c
+    }
+
+    func validate() throws {
+        guard dSae > 0, k > 0, k <= dSae else { throw ValidationError("--k must lie in 1...--d-sae") }
+        guard batchTokens > 0, epochs > 0 else { throw ValidationError("--batch-tokens and --epochs must be positive") }
+        guard lr > 0 else { throw ValidationError("--lr must be positive") }
+    }
+}
+
+/// A Float option as the decimal the user typed (0.2, not 0.20000000298023224).
+func exact(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
+
+/// Trains on `source` and saves the SAE (Gemma Scope 2 layout) with its per-epoch metrics.
+func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int?, output: String, modelName: String,
+                  quiet: Bool, inputs: [String: Any]) throws {
+    if options.threads > 0 { openblas_set_num_threads(Int32(options.threads)) }
+    guard source.count > 0 else { throw PlaypenError("no activation rows to train on") }
+    let trainer = TopKSAETrainer(dIn: source.dIn, config: options.config)
+    trainer.estimateScale(source)
+    if !quiet { log("pp-sae train: \(source.count) tokens x \(source.dIn), d_sae \(options.dSae), k \(options.k), scale \(trainer.scale)") }
+    let started = Date()
+    let reports = trainer.train(source) { r in
+        if !quiet {
+            log(String(format: "epoch %d: L0 %.2f  explained variance %.4f  dead %.4f (window %.4f)  mse %.4g  aux %.4g  %.0f tokens/s",
+                       r.epoch, r.l0, r.explainedVariance, r.deadFraction, r.deadWindowFraction, r.mse, r.auxLoss,
+                       Double(r.tokens) / max(r.seconds, 1e-9)))
+        }
+    }
+    let seconds = Date().timeIntervalSince(started)
+    let sae = try trainer.exportSAE(layer: layer)
+    let c = options.config
+    var extra: [String: Any] = [
+        "activation_scale": Double(trainer.scale),
+        "training": [
+            "tokens": source.count, "epochs": c.epochs, "batch_tokens": c.batchTokens, "learning_rate": exact(c.learningRate),
+            "seed": Int(c.seed), "dead_window_steps": c.deadWindowSteps, "aux_k": c.auxK, "aux_coefficient": exact(c.auxKCoefficient),
+            "gradient_clip": exact(c.gradientClip), "decay_fraction": exact(c.decayFraction),
+            "epochs_report": reports.map { r in
+                ["epoch": r.epoch, "l0": r.l0, "explained_variance": r.explainedVariance, "dead_fraction": r.deadFraction,
+                 "dead_window_fraction": r.deadWindowFraction, "mse": r.mse, "aux_loss": r.auxLoss] as [String: Any]
+            },
+        ] as [String: Any],
+        "producer": "pp-sae train",
+    ]
+    for (k, v) in inputs { extra[k] = v }
+    try sae.save(directory: output, modelName: modelName, extra: extra)
+    if !quiet {
+        log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs)", output,
+                   Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs))
+    }
+}
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a TopK SAE and save it in Gemma Scope 2 layout (config.json + params.safetensors).",
+        discussion: """
+            Trains on activation rows from --activations: a .npy float32 array [tokens, d_in], or a raw \
+            little-endian float32 cache [tokens, d_in] (with --d-in). With --model and --examples (see \
+            pp-sae train-model) the rows come from the model's resid_post. Each epoch reports L0, explained \
+            variance and the dead fraction; the same seed gives a byte-identical SAE.
+
+            Example:
+              pp-sae train --activations acts.npy --layer 9 --d-sae 4096 --k 32 -o runs/sae/layer_9_width_4096
+            """)
+    @Option(help: "Activation rows: .npy [tokens, d_in] f32, or a raw f32 file with --d-in.") var activations: String
+    @Option(help: "Row width of a raw f32 activation file.") var dIn: Int?
+    @Option(help: "Layer the activations come from (recorded in config.json).") var layer: Int?
+    @Option(name: .shortAndLong, help: "Output SAE directory.") var output: String
+    @OptionGroup var training: TrainingOptions
+    @Flag(help: "No progress on stderr.") var quiet = false
+
+    func run() throws {
+        try reportingErrors {
+            let source: ActivationSource
+            if activations.hasSuffix(".npy") {
+                source = try loadNpyActivations(activations)
+            } else {
+                guard let dIn else { throw PlaypenError("\(activations): a raw activation file needs --d-in") }
+                source = try MappedActivations(path: activations, dIn: dIn)
+            }
+            try trainAndSave(source: source, options: training, layer: layer, output: output, modelName: "",
+                             quiet: quiet, inputs: ["activations": activations])
+        }
+    }
+}
+PPSAE.main()
