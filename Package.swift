@@ -55,9 +55,12 @@ let package = Package(
             "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
-        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "CBLAS"],
+        .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
                 swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain"]),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain", "PlaypenModel", "PlaypenIO"]),
+        .executableTarget(name: "pp-train", dependencies: [
+            "PlaypenTrain", "PlaypenModel", "PlaypenCLI", "PlaypenIO",
+            .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
         .target(name: "PlaypenTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
         .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
