@@ -210,7 +210,7 @@ struct Bench: ParsableCommand {
         let last = try best([tokens - 1])
         let all = try best(nil)
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         print("{\"load_s\": \(load), \"prefill_last_tok_s\": \(Double(tokens) / last), \"prefill_all_tok_s\": \(Double(tokens) / all), \"peak_rss_mb\": \(Double(usage.ru_maxrss) / 1024)}")
     }
 }
