@@ -18,8 +18,10 @@ VAL_FRACTION ?= 0.2
 SPLIT_SEED   ?= 4
 FILTER_FLAGS ?=
 SYNTH_DIR    ?= $(RUNS_DIR)/synth
-# A python with `zstandard` for the benchmark's reference (make reference-env provides one).
-BENCH_PYTHON ?= $(firstword $(wildcard $(REFENV_PYTHON)) $(PYTHON3))
+# A python with `zstandard` for the benchmark's reference: the reference env when it exists
+# (make reference-env), else a small venv with only zstandard, made on first use.
+BENCH_VENV   ?= .cache/bench-venv
+BENCH_PYTHON ?= $(if $(wildcard $(REFENV_PYTHON)),$(REFENV_PYTHON),$(BENCH_VENV)/bin/python)
 
 DATA_DIR := $(RUNS_DIR)/$(RUN)/data
 
@@ -42,7 +44,11 @@ $(SYNTH_DIR)/rows-10k.jsonl.zst: | build
 .PHONY: data bench-filter
 data: $(DATA_DIR)/train.jsonl.zst $(DATA_DIR)/val.jsonl.zst
 
-bench-filter: $(SYNTH_DIR)/rows-100k.jsonl.zst $(SYNTH_DIR)/rows-10k.jsonl.zst | build
+$(BENCH_VENV)/bin/python:
+	$(PYTHON3) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q zstandard==0.25.0
+
+bench-filter: $(SYNTH_DIR)/rows-100k.jsonl.zst $(SYNTH_DIR)/rows-10k.jsonl.zst | build $(BENCH_PYTHON)
 	$(PYTHON3) scripts/bench/filter_bench.py --pp-filter $(BIN)/pp-filter --python $(BENCH_PYTHON) \
 	  --input $(SYNTH_DIR)/rows-100k.jsonl.zst --small $(SYNTH_DIR)/rows-10k.jsonl.zst
 
