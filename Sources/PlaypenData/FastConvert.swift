@@ -13,6 +13,9 @@ struct FastConverter {
     private var text: [UInt8] = []
     private var roles: [Range<Int>] = []
     private var contents: [Range<Int>] = []
+    /// Raw (escaped) ranges in the line when canonically escaped, else nil.
+    private var rawRoles: [Range<Int>?] = []
+    private var rawContents: [Range<Int>?] = []
     private var escaped = JSONBytesWriter(capacity: 1 << 14)
     private var escapedRoles: [Range<Int>] = []
     private var escapedContents: [Range<Int>] = []
@@ -41,23 +44,30 @@ struct FastConverter {
             guard bytesEqual(key, "messages") else { try s.skipValue(); return }
             roles.removeAll(keepingCapacity: true)
             contents.removeAll(keepingCapacity: true)
+            rawRoles.removeAll(keepingCapacity: true)
+            rawContents.removeAll(keepingCapacity: true)
             try s.forEachElement { s, _ in
                 var role = 0..<0, content = 0..<0
+                var rawRole: Range<Int>? = nil, rawContent: Range<Int>? = nil
                 try s.forEachMember { s, key in
                     if bytesEqual(key, "role") {
                         let start = text.count
                         try s.appendString(to: &text)
                         role = start..<text.count
+                        rawRole = s.lastStringCanonical ? s.lastStringRaw : nil
                     } else if bytesEqual(key, "content") {
                         let start = text.count
                         try s.appendString(to: &text)
                         content = start..<text.count
+                        rawContent = s.lastStringCanonical ? s.lastStringRaw : nil
                     } else {
                         try s.skipValue()
                     }
                 }
                 roles.append(role)
                 contents.append(content)
+                rawRoles.append(rawRole)
+                rawContents.append(rawContent)
             }
         }
         guard isValidUTF8(text) else { return .fallback }
@@ -70,26 +80,24 @@ struct FastConverter {
             let completionRange = pythonStripRange(completion)
             if completionRange.isEmpty { return .emptyCompletion }
 
-            // The prompt, decoded, then stripped.
-            prompt.removeAll(keepingCapacity: true)
-            for i in 0..<a {
-                if i > 0 { prompt.append(0x0A); prompt.append(0x0A) }
-                appendRoleLabel(rebase(t, roles[i]))
-                prompt.append(UInt8(ascii: ":"))
-                prompt.append(UInt8(ascii: " "))
-                prompt.append(contentsOf: rebase(t, contents[i]))
-            }
-
             // Each role and content escaped once.
             escaped.bytes.removeAll(keepingCapacity: true)
             escapedRoles.removeAll(keepingCapacity: true)
             escapedContents.removeAll(keepingCapacity: true)
             for i in roles.indices {
                 var start = escaped.bytes.count
-                escaped.stringBody(utf8: rebase(t, roles[i]))
+                if let raw = rawRoles[i] {
+                    escaped.bytes.append(contentsOf: rebase(line, raw))
+                } else {
+                    escaped.stringBody(utf8: rebase(t, roles[i]))
+                }
                 escapedRoles.append(start..<escaped.bytes.count)
                 start = escaped.bytes.count
-                escaped.stringBody(utf8: rebase(t, contents[i]))
+                if let raw = rawContents[i] {
+                    escaped.bytes.append(contentsOf: rebase(line, raw))
+                } else {
+                    escaped.stringBody(utf8: rebase(t, contents[i]))
+                }
                 escapedContents.append(start..<escaped.bytes.count)
             }
 
@@ -123,9 +131,15 @@ struct FastConverter {
             out.raw(",\"split\":")
             out.string(split)
             out.raw(",\"prompt\":\"")
-            prompt.withUnsafeBufferPointer { p in out.stringBody(utf8: rebase(p, pythonStripRange(p))) }
+            writePrompt(t, upTo: a, &out)
             out.raw("\",\"completion\":\"")
-            out.stringBody(utf8: rebase(completion, completionRange))
+            // The escaped content minus the escaped forms of what strip removed at either end.
+            let e = escapedContents[a]
+            escaped.bytes.withUnsafeBufferPointer { eb in
+                let head = escapedLength(rebase(completion, 0..<completionRange.lowerBound))
+                let tail = escapedLength(rebase(completion, completionRange.upperBound..<completion.count))
+                out.bytes.append(contentsOf: rebase(eb, (e.lowerBound + head)..<(e.upperBound - tail)))
+            }
             out.raw("\",\"messages\":[")
             escaped.bytes.withUnsafeBufferPointer { e in
                 for i in roles.indices {
@@ -144,6 +158,49 @@ struct FastConverter {
         }
     }
 
+    /// The escaped prompt: `"\n\n".join(f"{ROLE}: {content}" for messages[:a]).strip()`. Built from
+    /// the escaped pieces when strip can only touch the end of the last content (the usual case:
+    /// the first role starts with a letter and the last content is not all whitespace); otherwise
+    /// decoded, stripped and escaped as a whole.
+    private mutating func writePrompt(_ t: UnsafeBufferPointer<UInt8>, upTo a: Int, _ out: inout JSONBytesWriter) {
+        guard a > 0 else { return }
+        let firstRole = rebase(t, roles[0])
+        let last = rebase(t, contents[a - 1])
+        let lastRange = pythonStripRange(last)
+        let simple = !firstRole.isEmpty && isASCIILetter(firstRole[0]) && !lastRange.isEmpty
+        if simple {
+            escaped.bytes.withUnsafeBufferPointer { e in
+                for i in 0..<a {
+                    if i > 0 { out.raw("\\n\\n") }
+                    let role = rebase(t, roles[i])
+                    if role.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) {
+                        for c in role { out.byte(c - 0x20) }
+                    } else {
+                        prompt.removeAll(keepingCapacity: true)
+                        appendRoleLabel(role)
+                        prompt.withUnsafeBufferPointer { out.stringBody(utf8: $0) }
+                    }
+                    out.raw(": ")
+                    var piece = escapedContents[i]
+                    if i == a - 1 {
+                        piece = piece.lowerBound..<(piece.upperBound - escapedLength(rebase(last, lastRange.upperBound..<last.count)))
+                    }
+                    out.bytes.append(contentsOf: rebase(e, piece))
+                }
+            }
+            return
+        }
+        prompt.removeAll(keepingCapacity: true)
+        for i in 0..<a {
+            if i > 0 { prompt.append(0x0A); prompt.append(0x0A) }
+            appendRoleLabel(rebase(t, roles[i]))
+            prompt.append(UInt8(ascii: ":"))
+            prompt.append(UInt8(ascii: " "))
+            prompt.append(contentsOf: rebase(t, contents[i]))
+        }
+        prompt.withUnsafeBufferPointer { p in out.stringBody(utf8: rebase(p, pythonStripRange(p))) }
+    }
+
     /// Python's `role.upper()`: ASCII letters directly, anything else through Swift's uppercasing.
     private mutating func appendRoleLabel(_ role: UnsafeBufferPointer<UInt8>) {
         if role.allSatisfy({ $0 < 0x80 }) {
@@ -152,6 +209,21 @@ struct FastConverter {
             prompt.append(contentsOf: roleLabel(String(decoding: role, as: UTF8.self)).utf8)
         }
     }
+}
+
+@inline(__always) func isASCIILetter(_ c: UInt8) -> Bool {
+    (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
+}
+
+/// How many bytes `JSONBytesWriter.stringBody` writes for these bytes.
+func escapedLength(_ bytes: UnsafeBufferPointer<UInt8>) -> Int {
+    var n = 0
+    for c in bytes {
+        if c >= 0x20 { n += (c == 0x22 || c == 0x5C) ? 2 : 1 }
+        else if c == 0x08 || c == 0x09 || c == 0x0A || c == 0x0C || c == 0x0D { n += 2 }
+        else { n += 6 }
+    }
+    return n
 }
 
 @inline(__always) func rebase(_ b: UnsafeBufferPointer<UInt8>, _ r: Range<Int>) -> UnsafeBufferPointer<UInt8> {

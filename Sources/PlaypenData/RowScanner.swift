@@ -26,6 +26,12 @@ struct RowScanner {
     var pos = 0
     /// Scratch for strings with escapes.
     var scratch: [UInt8] = []
+    /// After `stringBytes`: the string's raw bytes (between the quotes) are exactly what
+    /// `JSONBytesWriter` would write for its decoded bytes (Python's ensure_ascii=False escaping),
+    /// so they can be copied instead of re-escaped. Lone/invalid surrogates count as not canonical.
+    var lastStringCanonical = true
+    /// After `stringBytes`: the raw bytes' range in the line.
+    var lastStringRaw = 0..<0
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         // An empty buffer may have a nil base; point at a static byte instead.
@@ -187,6 +193,8 @@ struct RowScanner {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
+                lastStringCanonical = true
+                lastStringRaw = start..<i
                 return body(UnsafeBufferPointer(start: base + start, count: i - start))
             }
             if c == UInt8(ascii: "\\") { break }
@@ -194,12 +202,15 @@ struct RowScanner {
             i += 1
         }
         if i >= end { throw fail("unterminated string", at: pos) }
+        var canonical = true
         scratch.removeAll(keepingCapacity: true)
         scratch.append(contentsOf: UnsafeBufferPointer(start: base + start, count: i - start))
         while i < end {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
+                lastStringCanonical = canonical
+                lastStringRaw = start..<i
                 return scratch.withUnsafeBufferPointer { body($0) }
             }
             if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
@@ -217,7 +228,7 @@ struct RowScanner {
             switch e {
             case UInt8(ascii: "\""): scratch.append(0x22)
             case UInt8(ascii: "\\"): scratch.append(0x5c)
-            case UInt8(ascii: "/"): scratch.append(0x2f)
+            case UInt8(ascii: "/"): scratch.append(0x2f); canonical = false
             case UInt8(ascii: "b"): scratch.append(0x08)
             case UInt8(ascii: "f"): scratch.append(0x0c)
             case UInt8(ascii: "n"): scratch.append(0x0a)
@@ -225,6 +236,12 @@ struct RowScanner {
             case UInt8(ascii: "t"): scratch.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try hex4(at: i)
+                // Canonical only for control characters without a short form, in lowercase hex.
+                if code >= 0x20 || code == 0x08 || code == 0x09 || code == 0x0A || code == 0x0C || code == 0x0D
+                    || (base[i + 2] >= UInt8(ascii: "A") && base[i + 2] <= UInt8(ascii: "F"))
+                    || (base[i + 3] >= UInt8(ascii: "A") && base[i + 3] <= UInt8(ascii: "F")) {
+                    canonical = false
+                }
                 i += 4
                 if code >= 0xD800 && code < 0xDC00 {
                     // High surrogate: combine with a following low surrogate if present.

@@ -308,3 +308,62 @@ enum SchemaSubset {
         }
     }
 }
+
+extension FastPathTests {
+    /// Random rows built from the characters that matter (quotes, backslashes, every kind of
+    /// whitespace Python strips, control characters, non-ASCII, astral characters), written both
+    /// canonically and with every escape JSON allows (`\/`, `\uXXXX` for everything non-ASCII,
+    /// upper-case hex): the byte-level converter and the PlaypenRow path agree on every row.
+    @Test func randomRowsAgree() throws {
+        let alphabet: [String] = ["a", "Z", " ", "\n", "\t", "\r", "\u{0B}", "\u{0C}", "\u{1C}", "\u{1F}", "\u{01}",
+                                  "\u{08}", "\"", "\\", "/", "é", "中", "😀", "\u{85}", "\u{A0}", "\u{3000}",
+                                  "\u{2028}", "\u{202F}", "GUESS: ", "CLUE: "]
+        let roles = ["user", "assistant", "assistant", "User", "system", " user", "ünïcode", "", "x1"]
+        var rng = SplitMix64(seed: 99)
+        func text() -> String {
+            (0..<rng.below(12)).map { _ in rng.pick(alphabet) }.joined()
+        }
+        func loose(_ s: String) -> String {  // every escape JSON allows
+            var out = "\""
+            for u in s.utf16 {
+                switch u {
+                case 0x2F: out += "\\/"
+                case 0x22: out += "\\\""
+                case 0x5C: out += "\\\\"
+                case 0x20..<0x7F: out += String(UnicodeScalar(UInt8(u)))
+                default: out += "\\u" + String(format: "%04X", u)
+                }
+            }
+            return out + "\""
+        }
+        var lines: [String] = []
+        for i in 0..<400 {
+            let n = 1 + rng.below(6)
+            let messages = (0..<n).map { _ in Message(role: rng.pick(roles), content: text()) }
+            let meta = RowMeta(game: "taboo", experiment: "e", taskID: i, playerName: nil, gameRole: "WordGuesser",
+                               model: "m", outcome: "success")
+            let row = PlaypenRow(messages: messages, meta: meta)
+            if i % 2 == 0 {
+                var w = JSONBytesWriter()
+                row.write(&w)
+                lines.append(String(decoding: w.bytes, as: UTF8.self))
+            } else {
+                let ms = messages.map { "{\"role\": \(loose($0.role)), \"content\": \(loose($0.content))}" }
+                lines.append("{\"messages\": [\(ms.joined(separator: ", "))], \"meta\": {\"game\": \"taboo\", \"experiment\": \"e\", \"task_id\": \(i), \"game_role\": \"WordGuesser\", \"model\": \"m\", \"outcome\": \"success\"}}")
+            }
+        }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("random.jsonl").path
+        try (lines.joined(separator: "\n") + "\n").write(toFile: input, atomically: false, encoding: .utf8)
+        var outputs: [[String]] = []
+        for fast in [true, false] {
+            let out = dir.appendingPathComponent("out-\(fast).jsonl").path
+            let counts = try FilterRun.run(inputs: [input], output: out, options: FilterOptions(), threads: 2, fastPath: fast)
+            #expect(counts.kept > 150)
+            outputs.append(try readLines(out))
+        }
+        #expect(outputs[0].count == outputs[1].count)
+        for (a, b) in zip(outputs[0], outputs[1]) { #expect(a == b) }
+    }
+}
