@@ -156,3 +156,11 @@ let guesserSuck = """
         _ = csha256_force_portable(0)
     }
 }
+
+extension RowHashTests {
+    /// sha256File agrees with PlaypenIO's SHA256 (itself checked against sha256sum).
+    @Test func fileHashMatchesPlaypenIO() throws {
+        let path = dataFixture("taboo_real_golden.json").path
+        #expect(try sha256File(path: path) == SHA256.hash(path: path))
+    }
+}
