@@ -166,6 +166,16 @@ func parse(_ argv: [String], config: String? = nil) throws -> (SampleTool, [Stri
         #expect(wall >= 1.5 && wall < 60)
         #expect(value["git_sha"] != nil)
         #expect(try manifest.write(for: "-") == nil)
+
+        // A directory input gets the tree hash that the documented shell pipeline computes.
+        try FileManager.default.createDirectory(atPath: dir.file("model/sub"), withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir.file("model/config.json")))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir.file("model/sub/w.bin")))
+        try Data("B".utf8).write(to: URL(fileURLWithPath: dir.file("model/Z.txt")))
+        let (_, out, _) = try runProcess(["bash", "-c", "cd '\(dir.file("model"))' && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"])
+        try manifest.addInput(dir.file("model"))
+        #expect(manifest.inputs.last?.sha256 == String(String(decoding: out, as: UTF8.self).prefix(64)))
+        #expect(manifest.inputs.last?.bytes == 6)
         expectPlaypenError(["no-dir"]) { try manifest.write(for: dir.file("no-dir/out.jsonl")) }
     }
 }
