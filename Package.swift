@@ -33,9 +33,9 @@ let package = Package(
         .target(name: "PlaypenData", dependencies: ["PlaypenIO", "CSHA256"]),
         .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData", "CSHA256"]),
         .executableTarget(name: "pp-filter", dependencies: [
-            "PlaypenData", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenData", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "pp-synth", dependencies: [
-            "PlaypenData", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenData", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // contrast: statistics library, the pp-contrast pipeline and its executable
         .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-contrast", dependencies: [
