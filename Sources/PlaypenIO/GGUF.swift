@@ -282,26 +282,10 @@ public final class GGUFFile: @unchecked Sendable {
     }
 }
 
-/// Conversions from half-precision bit patterns.
-@inline(__always) public func floatFromHalf(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exp = Int(h >> 10) & 0x1F
-    let mant = UInt32(h & 0x3FF)
-    if exp == 0 {
-        // zero or subnormal: mant * 2^-24
-        let v = Float(mant) * Float(bitPattern: 0x3380_0000)
-        return sign != 0 ? -v : v
-    }
-    if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
-    return Float(bitPattern: sign | UInt32(exp + 112) << 23 | (mant << 13))
-}
-
-@inline(__always) public func floatFromBFloat16(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
-
 /// Block dequantizers (ggml `dequantize_row_*`); products in fp32 in ggml's order.
 enum GGUFDequant {
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ o: Int) -> Float {
-        floatFromHalf(p.loadUnaligned(fromByteOffset: o, as: UInt16.self).littleEndian)
+        halfToFloat(p.loadUnaligned(fromByteOffset: o, as: UInt16.self).littleEndian)
     }
 
     static func run(_ type: GGMLType, _ src: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ nb: Int) {
@@ -310,9 +294,9 @@ enum GGUFDequant {
         case .f32:
             for i in 0..<nb { y[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
         case .f16:
-            for i in 0..<nb { y[i] = floatFromHalf(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+            for i in 0..<nb { y[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
         case .bf16:
-            for i in 0..<nb { y[i] = floatFromBFloat16(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+            for i in 0..<nb { y[i] = bfloat16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
         case .q8_0:
             for b in 0..<nb {
                 let d = half(src, 34 * b), out = y + 32 * b

