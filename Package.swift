@@ -52,7 +52,7 @@ let package = Package(
                 swiftSettings: numericSettings),
         .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO", "PlaypenModel"]),
         .executableTarget(name: "pp-sae", dependencies: [
-            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenSAE", "PlaypenIO", "PlaypenCLI", "PlaypenModel", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
