@@ -44,7 +44,7 @@ let package = Package(
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
         .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-score", dependencies: [
-            "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", "CSHA256", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
         // --- SAE (helper sae) ---

@@ -15,7 +15,7 @@ ATTR_EXAMPLES    ?= $(ATTR_RUN)/data/train.jsonl.zst
 ATTR_TOP_K       ?= 100
 ATTR_SEMANTICS   ?= bergson-0.5
 ATTR_BENCH_DIR   ?= .cache/bench-attribution
-ATTR_BENCH_ROWS  ?= 2000
+ATTR_BENCH_ROWS  ?= 1000
 
 BENCH_TARGETS += bench-attribution
 
