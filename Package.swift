@@ -82,7 +82,8 @@ let package = Package(
         .target(name: "PlaypenEval", dependencies: ["PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenTrain", "PlaypenSAE", "PlaypenAttribution"]),
         .executableTarget(name: "pp-eval", dependencies: [
             "PlaypenEval", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "PlaypenEvalTests", dependencies: ["PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "pp-eval"]),
+        .testTarget(name: "PlaypenEvalTests", dependencies: [
+            "PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "pp-eval", "pp-filter", "pp-train", "pp-sae"]),
         // --- end pipeline ---
         .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]

@@ -18,6 +18,14 @@
 RUN_DIR          = $(RUNS_DIR)/$(RUN)
 TRAIN_EXAMPLES  ?= $(RUN_DIR)/data/train.jsonl.zst
 VAL_EXAMPLES    ?= $(RUN_DIR)/data/val.jsonl.zst
+# The validation rows are split by task once more, as the original's later setup did: the attribution query
+# (about 1 - EVAL_FRACTION of its tasks) and the held-out evaluation rows, so that no task is in both. Tasks are
+# assigned by hash, so the realised sizes vary with the seed; on the demo's 21 validation rows seed 2 gives
+# 8 query / 13 evaluation rows (seed 42: 16 / 5).
+EVAL_FRACTION   ?= 0.6
+QUERY_SPLIT_SEED ?= 2
+QUERY_EXAMPLES  ?= $(RUN_DIR)/data/query.jsonl.zst
+EVAL_EXAMPLES   ?= $(RUN_DIR)/data/eval.jsonl.zst
 
 # pp-train (LoRA SFT; pp-train's defaults are the original's: r 16, alpha 32, dropout 0.05, all 7 projections,
 # lr 1e-4 cosine, warm-up 3%, batch 4 x 4, max length 384, best adapter by eval loss)
@@ -48,16 +56,25 @@ REPORT           = $(RUN_DIR)/report.html
 SAE_SAMPLE_DIRS  = $(foreach l,$(SAE_LAYERS),L$(l)=$(SAE_DIR)/samples/layer_$(l)_width_$(SAE_WIDTH))
 
 # pp-eval
-EVAL_EXAMPLES   ?= $(VAL_EXAMPLES)
 EVAL_FLAGS      ?=
 EVAL_DIR         = $(RUN_DIR)/eval
 DEMO_EVAL       ?= 1
 
 PP_THREADS      ?= 0
 
+# ---- query / evaluation split of the validation rows (task-level, pp-filter on its own records) ---------
+$(EVAL_EXAMPLES): $(VAL_EXAMPLES) | build
+	$(BIN)/pp-filter $(VAL_EXAMPLES) --val-fraction $(EVAL_FRACTION) --seed $(QUERY_SPLIT_SEED) --select validation \
+	  --quiet -o $@
+
+$(QUERY_EXAMPLES): $(VAL_EXAMPLES) | build
+	$(BIN)/pp-filter $(VAL_EXAMPLES) --val-fraction $(EVAL_FRACTION) --seed $(QUERY_SPLIT_SEED) --select train \
+	  --quiet -o $@
+
 # ---- LoRA SFT ---------------------------------------------------------------------------------------------
-$(ADAPTER)/adapter_model.safetensors: $(TRAIN_EXAMPLES) $(VAL_EXAMPLES) | build model
-	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(TRAIN_EXAMPLES) --eval $(VAL_EXAMPLES) \
+# The eval loss (best adapter) is taken on the query rows, so the evaluation rows stay unseen.
+$(ADAPTER)/adapter_model.safetensors: $(TRAIN_EXAMPLES) $(QUERY_EXAMPLES) | build model
+	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(TRAIN_EXAMPLES) --eval $(QUERY_EXAMPLES) \
 	  --epochs $(TRAIN_EPOCHS) --max-steps $(TRAIN_MAX_STEPS) --seed $(TRAIN_SEED) --threads $(PP_THREADS) \
 	  $(TRAIN_FLAGS) -o $(ADAPTER)
 
@@ -65,8 +82,8 @@ $(ADAPTER)/adapter_model.safetensors: $(TRAIN_EXAMPLES) $(VAL_EXAMPLES) | build 
 adapter: $(ADAPTER)/adapter_model.safetensors
 
 # ---- attribution ------------------------------------------------------------------------------------------
-$(QUERY_GRADS): $(ADAPTER)/adapter_model.safetensors $(VAL_EXAMPLES) | build model
-	$(BIN)/pp-grad --model $(MODEL_GGUF) --adapter $(ADAPTER) --examples $(VAL_EXAMPLES) \
+$(QUERY_GRADS): $(ADAPTER)/adapter_model.safetensors $(QUERY_EXAMPLES) | build model
+	$(BIN)/pp-grad --model $(MODEL_GGUF) --adapter $(ADAPTER) --examples $(QUERY_EXAMPLES) \
 	  --projection-dim $(GRAD_PROJECTION) --reduce mean --unit-normalize \
 	  --preconditioner $(QUERY_PRECOND) --threads $(PP_THREADS) $(GRAD_FLAGS) -o $@
 
@@ -111,7 +128,7 @@ $(EVAL_DIR)/%.game.jsonl: $(EVAL_EXAMPLES) $(ADAPTER)/adapter_model.safetensors 
 eval: $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.jsonl $(EVAL_DIR)/base.game.jsonl $(EVAL_DIR)/adapter.game.jsonl
 
 # ---- demo registration, in pipeline order (data.mk registered the data files, sae.mk `sae`) ---------------
-DEMO_TARGETS += $(ADAPTER)/adapter_model.safetensors $(QUERY_GRADS) $(TRAIN_GRADS) $(SCORES) $(CONTRAST)
+DEMO_TARGETS += $(QUERY_EXAMPLES) $(EVAL_EXAMPLES) $(ADAPTER)/adapter_model.safetensors $(QUERY_GRADS) $(TRAIN_GRADS) $(SCORES) $(CONTRAST)
 ifeq ($(DEMO_EVAL),1)
 DEMO_TARGETS += $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.jsonl
 endif
@@ -126,7 +143,7 @@ demo-summary: $$(filter-out demo-summary,$$(DEMO_TARGETS))
 demo-paths:
 	@echo
 	@echo "make demo: artifacts of run '$(RUN)' ($(RUN_DIR)/)"
-	@for f in $(TRAIN_EXAMPLES) $(VAL_EXAMPLES) $(ADAPTER) $(QUERY_GRADS) $(QUERY_PRECOND) $(TRAIN_GRADS) $(TRAIN_PRECOND) \
+	@for f in $(TRAIN_EXAMPLES) $(VAL_EXAMPLES) $(QUERY_EXAMPLES) $(EVAL_EXAMPLES) $(ADAPTER) $(QUERY_GRADS) $(QUERY_PRECOND) $(TRAIN_GRADS) $(TRAIN_PRECOND) \
 	  $(SCORES) $(RANKED) $(foreach l,$(SAE_LAYERS),$(SAE_DIR)/layer_$(l)_width_$(SAE_WIDTH)) \
 	  $(foreach l,$(SAE_LAYERS),$(SAE_DIR)/samples/layer_$(l)_width_$(SAE_WIDTH)) $(CONTRAST) \
 	  $(EVAL_DIR)/base.words.summary.json $(EVAL_DIR)/adapter.words.summary.json; do \
@@ -145,3 +162,41 @@ RERUN_OPTIONS ?=
 rerun: | build
 	@test -n "$(MANIFEST)" || { echo "usage: make rerun MANIFEST=<artifact>.manifest.json [RERUN_FLAGS=...]" >&2; exit 2; }
 	@$(PYTHON3) scripts/rerun.py --bin $(BIN) $(RERUN_OPTIONS) $(MANIFEST) -- $(RERUN_FLAGS)
+
+# ---- the selection experiment (attribution.md 11.2; docs/selection.md) ----------------------------------------
+# From the demo's ranking of the training pool: the top SEL_K rows, a matched-random subset of the rest with the
+# same token budget, and (SEL_WINDOW=1) ranks k+1..2k; a fresh LoRA on each from the same start (same seed, the
+# same PEFT initialisation and settings), each evaluated with pp-eval on $(EVAL_EXAMPLES); base model included.
+SEL_K          ?= 40
+SEL_SEED       ?= 0
+SEL_WINDOW     ?= 1
+SEL_EPOCHS     ?= $(TRAIN_EPOCHS)
+SEL_TRAIN_FLAGS ?= $(TRAIN_FLAGS)
+SEL_DIR         = $(RUN_DIR)/selection
+SEL_SUBSETS     = top random $(if $(filter 1,$(SEL_WINDOW)),window)
+
+$(SEL_DIR)/select.json: $(SCORES) $(TRAIN_EXAMPLES) | build model
+	@mkdir -p $(@D)
+	$(BIN)/pp-eval select --model $(MODEL_GGUF) --scores $(SCORES) --examples $(TRAIN_EXAMPLES) --k $(SEL_K) \
+	  --seed $(SEL_SEED) --top $(SEL_DIR)/top.jsonl.zst --random $(SEL_DIR)/random.jsonl.zst \
+	  $(if $(filter 1,$(SEL_WINDOW)),--window $(SEL_DIR)/window.jsonl.zst) --summary $@
+
+$(SEL_DIR)/%/adapter/adapter_model.safetensors: $(SEL_DIR)/select.json | build model
+	@mkdir -p $(SEL_DIR)/$*
+	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(SEL_DIR)/$*.jsonl.zst --epochs $(SEL_EPOCHS) --seed $(TRAIN_SEED) \
+	  --threads $(PP_THREADS) $(SEL_TRAIN_FLAGS) -o $(SEL_DIR)/$*/adapter
+
+$(SEL_DIR)/%/words.jsonl: $(SEL_DIR)/%/adapter/adapter_model.safetensors $(EVAL_EXAMPLES) | build model
+	$(BIN)/pp-eval words --model $(MODEL_GGUF) --adapter $(SEL_DIR)/$*/adapter --examples $(EVAL_EXAMPLES) \
+	  --threads $(PP_THREADS) $(EVAL_FLAGS) --summary $(@:.jsonl=.summary.json) -o $@
+
+$(SEL_DIR)/table.md: $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.jsonl \
+    $(foreach s,$(SEL_SUBSETS),$(SEL_DIR)/$(s)/words.jsonl) | build
+	$(BIN)/pp-eval table -o $@ base=$(EVAL_DIR)/base.words.summary.json \
+	  full=$(EVAL_DIR)/adapter.words.summary.json \
+	  $(foreach s,$(SEL_SUBSETS),$(s)=$(SEL_DIR)/$(s)/words.summary.json:$(SEL_DIR)/select.json:$(s))
+
+.PHONY: selection
+selection: $(SEL_DIR)/table.md
+	@echo "selection experiment (k = $(SEL_K), seed $(SEL_SEED), $(SEL_EPOCHS) epoch(s)); evaluation rows: $(EVAL_EXAMPLES)"
+	@cat $<
