@@ -78,6 +78,13 @@ let package = Package(
         .testTarget(name: "PlaypenCLITests", dependencies: [
             "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // --- pipeline: pp-eval (word success, game replay), shard/reproducibility tests ---
+        .target(name: "PlaypenEval", dependencies: ["PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenTrain", "PlaypenSAE", "PlaypenAttribution"]),
+        .executableTarget(name: "pp-eval", dependencies: [
+            "PlaypenEval", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenEvalTests", dependencies: [
+            "PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "pp-eval", "pp-filter", "pp-train", "pp-sae"]),
+        // --- end pipeline ---
         .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )
