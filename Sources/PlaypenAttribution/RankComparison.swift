@@ -1,102 +1,13 @@
 import Foundation
 import PlaypenIO
+import PlaypenStats
 
 /// Rank statistics for comparing score files (how stable a ranking is across preconditioning
-/// modes and seeds). Matches SciPy: `spearmanr` (Pearson on average ranks) and `kendalltau`
-/// (tau-b, ties on either side), computed in O(n log n).
+/// modes and seeds). Spearman and Kendall tau-b come from PlaypenStats (SciPy-exact, O(n log n)).
 public enum RankComparison {
-    /// Ranks 1...n, ties get the average of their positions (scipy.stats.rankdata "average").
-    public static func averageRanks(_ x: [Double]) -> [Double] {
-        let order = x.indices.sorted { x[$0] != x[$1] ? x[$0] < x[$1] : $0 < $1 }
-        var ranks = [Double](repeating: 0, count: x.count)
-        var i = 0
-        while i < order.count {
-            var j = i
-            while j + 1 < order.count && x[order[j + 1]] == x[order[i]] { j += 1 }
-            let r = Double(i + j) / 2 + 1
-            for k in i...j { ranks[order[k]] = r }
-            i = j + 1
-        }
-        return ranks
-    }
+    public static func spearman(_ x: [Double], _ y: [Double]) -> Double { PlaypenStats.spearman(x, y) ?? .nan }
 
-    public static func pearson(_ x: [Double], _ y: [Double]) -> Double {
-        let n = Double(x.count)
-        let mx = x.reduce(0, +) / n, my = y.reduce(0, +) / n
-        var sxy = 0.0, sxx = 0.0, syy = 0.0
-        for k in x.indices {
-            let a = x[k] - mx, b = y[k] - my
-            sxy += a * b
-            sxx += a * a
-            syy += b * b
-        }
-        return sxy / (sxx * syy).squareRoot()
-    }
-
-    public static func spearman(_ x: [Double], _ y: [Double]) -> Double {
-        precondition(x.count == y.count)
-        return pearson(averageRanks(x), averageRanks(y))
-    }
-
-    /// Kendall's tau-b (Knight's algorithm, as scipy.stats.kendalltau).
-    public static func kendallTauB(_ x: [Double], _ y: [Double]) -> Double {
-        precondition(x.count == y.count)
-        let n = x.count
-        guard n > 1 else { return .nan }
-        var perm = Array(0..<n)
-        perm.sort { x[$0] != x[$1] ? x[$0] < x[$1] : y[$0] < y[$1] }
-        func tiePairs(_ equal: (Int, Int) -> Bool, _ order: [Int]) -> Int {
-            var total = 0, run = 1
-            for k in 1..<n {
-                if equal(order[k - 1], order[k]) {
-                    run += 1
-                } else {
-                    total += run * (run - 1) / 2
-                    run = 1
-                }
-            }
-            return total + run * (run - 1) / 2
-        }
-        let xtie = tiePairs({ x[$0] == x[$1] }, perm)
-        let ntie = tiePairs({ x[$0] == x[$1] && y[$0] == y[$1] }, perm)
-        // Discordant pairs = strict inversions of y in (x, y) order, counted by merge sort.
-        var values = perm.map { y[$0] }
-        var buffer = values
-        var dis = 0
-        var width = 1
-        while width < n {
-            var lo = 0
-            while lo < n - width {
-                let mid = lo + width, hi = min(lo + 2 * width, n)
-                var i = lo, j = mid, k = lo
-                while i < mid && j < hi {
-                    if values[j] < values[i] {
-                        buffer[k] = values[j]
-                        dis += mid - i
-                        j += 1
-                    } else {
-                        buffer[k] = values[i]
-                        i += 1
-                    }
-                    k += 1
-                }
-                while i < mid { buffer[k] = values[i]; i += 1; k += 1 }
-                while j < hi { buffer[k] = values[j]; j += 1; k += 1 }
-                for t in lo..<hi { values[t] = buffer[t] }
-                lo = hi
-            }
-            width *= 2
-        }
-        // `values` is now y sorted.
-        var ytie = 0, run = 1
-        for k in 1..<n {
-            if values[k] == values[k - 1] { run += 1 } else { ytie += run * (run - 1) / 2; run = 1 }
-        }
-        ytie += run * (run - 1) / 2
-        let total = n * (n - 1) / 2
-        let conMinusDis = Double(total - xtie - ytie + ntie - 2 * dis)
-        return conMinusDis / Double(total - xtie).squareRoot() / Double(total - ytie).squareRoot()
-    }
+    public static func kendallTauB(_ x: [Double], _ y: [Double]) -> Double { PlaypenStats.kendallTauB(x, y) ?? .nan }
 
     /// |A ∩ B| / |A ∪ B| of two top-k sets.
     public static func jaccard<T: Hashable>(_ a: Set<T>, _ b: Set<T>) -> Double {

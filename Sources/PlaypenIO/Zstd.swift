@@ -37,11 +37,14 @@ public final class ZstdDecompressingSource: ByteSource {
         var output = ZSTD_outBuffer(dst: buffer.baseAddress, size: buffer.count, pos: 0)
         while true {
             if input.pos < input.size || outputWasFull {
+                let consumedBefore = input.pos
                 let code = ZSTD_decompressStream(context, &output, &input)
                 if ZSTD_isError(code) != 0 {
                     throw PlaypenError("\(name): corrupt zstd stream: \(zstdErrorName(code))")
                 }
-                frameRemaining = code
+                // A call that made no progress after a frame ended reports the next frame's
+                // header size; only calls that moved data tell where we are in a frame.
+                if input.pos > consumedBefore || output.pos > 0 { frameRemaining = code }
                 outputWasFull = output.pos == output.size
                 if output.pos > 0 { return output.pos }
                 if input.pos < input.size { continue }

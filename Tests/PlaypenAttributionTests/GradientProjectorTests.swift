@@ -1,4 +1,5 @@
 import Foundation
+import PlaypenIO
 import Testing
 @testable import PlaypenAttribution
 
@@ -121,5 +122,90 @@ struct GradientProjectorTests {
         var other = layout
         other.projection.seed = 1
         #expect(layout.mismatch(other) == "projection seed none vs 1")
+    }
+}
+
+@Suite("Gradient collector")
+struct GradientCollectorTests {
+    @Test("Collector rows, H and reduce do not depend on batching; H and mean equal direct computation")
+    func batching() throws {
+        let (c, _) = try GradientProjectorTests.loadCase(projection: ProjectionConfig(dim: 8))
+        let lengths = c.lengths
+        let tokenOffsets = GradientProjectorTests.offsets(lengths)
+        func run(batches: [[Int]]) throws -> (ids: [String], rows: [Float], h: SecondMoment, mean: [Float]) {
+            var ids: [String] = [], rows: [Float] = []
+            let collector = GradientCollector(layout: c.layout, accumulateSecondMoment: true,
+                                              reduce: (true, .bergson05)) { id, row in
+                ids.append(id)
+                rows += row
+            }
+            for batch in batches {
+                var xs = [[Float]](repeating: [], count: 2), gs = [[Float]](repeating: [], count: 2)
+                var offs = [0]
+                for b in batch {
+                    for m in 0..<2 {
+                        let mod = c.layout.modules[m]
+                        xs[m] += c.x[m][(tokenOffsets[b] * mod.inFeatures)..<(tokenOffsets[b + 1] * mod.inFeatures)]
+                        gs[m] += c.g[m][(tokenOffsets[b] * mod.outFeatures)..<(tokenOffsets[b + 1] * mod.outFeatures)]
+                    }
+                    offs.append(offs.last! + lengths[b])
+                }
+                collector.beginBatch(rowIds: batch.map { "ex\($0)" }, tokenOffsets: offs)
+                for m in [1, 0] {
+                    let mod = c.layout.modules[m]
+                    collector.module(m, x: xs[m], ldx: mod.inFeatures, g: gs[m], ldg: mod.outFeatures)
+                }
+                try collector.endBatch()
+            }
+            return (ids, rows, collector.secondMoment!, collector.reducer!.mean)
+        }
+        let one = try run(batches: [[0, 1, 2, 3]])
+        let split = try run(batches: [[0], [1, 2], [3]])
+        #expect(one.ids == ["ex0", "ex1", "ex2", "ex3"] && split.ids == one.ids)
+        #expect(one.rows.map(\.bitPattern) == split.rows.map(\.bitPattern))
+        #expect(one.mean == split.mean)
+        // H equals (1/N) Σ v vᵀ computed directly in Double from the rows.
+        let w = c.layout.rowWidth
+        for m in 0..<2 {
+            let d = c.layout.width(m), off = c.layout.offsets[m]
+            let h1 = one.h.mean(m), h2 = split.h.mean(m)
+            let scale = Double(h1.map(abs).max()!)
+            for i in 0..<d {
+                for j in 0..<d {
+                    var s = 0.0
+                    for r in 0..<4 { s += Double(one.rows[r * w + off + i]) * Double(one.rows[r * w + off + j]) }
+                    s /= 4
+                    #expect(abs(Double(h1[i * d + j]) - s) <= 1e-6 * scale)
+                    #expect(abs(Double(h2[i * d + j]) - s) <= 1e-6 * scale)
+                }
+            }
+        }
+        // Mean of unit-normalised rows.
+        for k in [0, 7, w - 1] {
+            var s = 0.0
+            for r in 0..<4 {
+                var ss = 0.0
+                for j in 0..<w { ss += Double(one.rows[r * w + j]) * Double(one.rows[r * w + j]) }
+                s += Double(one.rows[r * w + k]) / (ss.squareRoot() + Double(Float.ulpOfOne))
+            }
+            #expect(abs(Double(one.mean[k]) - s / 4) <= 1e-6 * max(abs(s), 1e-3))
+        }
+    }
+
+    @Test("A batch missing a module, or with NaN gradients, is an error naming it")
+    func errors() throws {
+        let (c, _) = try GradientProjectorTests.loadCase(projection: ProjectionConfig(dim: 4))
+        let collector = GradientCollector(layout: c.layout) { _, _ in }
+        collector.beginBatch(rowIds: ["a"], tokenOffsets: [0, 5])
+        collector.module(0, x: c.x[0], ldx: 24, g: c.g[0], ldg: 4)
+        #expect(throws: PlaypenError("gradient batch ended without module model.model.layers.0.self_attn.q_proj.lora_B.default")) {
+            try collector.endBatch()
+        }
+        var g = c.g[1]
+        g[3] = .nan
+        collector.beginBatch(rowIds: ["a"], tokenOffsets: [0, 5])
+        collector.module(0, x: c.x[0], ldx: 24, g: c.g[0], ldg: 4)
+        collector.module(1, x: c.x[1], ldx: 4, g: g, ldg: 40)
+        #expect(throws: PlaypenError("non-finite gradients for row(s) a")) { try collector.endBatch() }
     }
 }

@@ -40,6 +40,13 @@ import Testing
         #expect(input.isCompressed)
         #expect(try readAll(dir.file("plain-name")) == bytes)
         #expect(try readAll(dir.file("plain-name"), chunk: 1 << 20) == bytes)
+        // Reads that end exactly at the end of the content (then one more read) are not truncation.
+        for chunk in [1, 2, 3, 4, 8, 1000] {
+            let small = try OutputFile(path: dir.file("small.zst"))
+            try [UInt8](repeating: 7, count: 64).withUnsafeBytes { try small.write($0) }
+            try small.commit()
+            #expect(try readAll(dir.file("small.zst"), chunk: chunk) == [UInt8](repeating: 7, count: 64))
+        }
     }
 
     @Test func readsFilesCompressedByTheZstdToolAndConcatenatedFrames() throws {

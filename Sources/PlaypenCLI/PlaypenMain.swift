@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import PlaypenIO
+
+/// What a running tool knows about its own invocation (for manifests).
+public struct RunContext: Sendable {
+    public var tool: String
+    /// argv as typed (without the program name).
+    public var arguments: [String]
+    /// argv after `--config` expansion: what was actually parsed.
+    public var expandedArguments: [String]
+    public var specs: [ArgumentSpec]
+    public var startedAt: Date
+
+    public nonisolated(unsafe) static var current = RunContext(tool: "", arguments: [], expandedArguments: [], specs: [], startedAt: Date())
+
+    /// Effective flag values after config expansion and defaults.
+    public var effectiveConfig: JSONObject {
+        ConfigFile.effectiveConfig(Array(expandedArguments.dropFirst(subcommandDepth)), specs: specs)
+    }
+    /// How many leading arguments name subcommands.
+    public var subcommandDepth = 0
+
+    /// A manifest for this run, ready for inputs and results.
+    public func manifest(seed: UInt64?) -> Manifest {
+        Manifest(tool: tool, argv: [tool] + arguments, config: effectiveConfig, seed: seed, startedAt: startedAt)
+    }
+}
+
+/// The standard entry point of every pp-* tool (main.swift: `PlaypenMain.run(PPFilter.self)`):
+/// expands `--config`, parses, applies `--threads`, runs, and turns a PlaypenError into
+/// `error: <message>` on stderr with exit status 1. Usage errors exit 64 with the parser's message.
+public enum PlaypenMain {
+    public static func run<C: ParsableCommand>(_ command: C.Type, arguments: [String]? = nil) -> Never {
+        let argv = arguments ?? Array(CommandLine.arguments.dropFirst())
+        let tool = C.configuration.commandName ?? URL(fileURLWithPath: CommandLine.arguments.first ?? "pp").lastPathComponent
+        do {
+            let specs = ConfigFile.specs(of: C.self, arguments: argv)
+            let expanded = try ConfigFile.expand(argv, for: C.self)
+            RunContext.current = RunContext(tool: tool, arguments: argv, expandedArguments: expanded, specs: specs, startedAt: Date())
+            RunContext.current.subcommandDepth = ConfigFile.commandNode(of: C.self, arguments: argv).depth
+            var parsed = try C.parseAsRoot(expanded)
+            if let common = commonOptions(of: parsed) { common.applyThreads() }
+            try parsed.run()
+            exit(0)
+        } catch let error as PlaypenError {
+            fail(error.message)
+        } catch let error as CleanExit {
+            C.exit(withError: error)
+        } catch let error as ExitCode {
+            exit(error.rawValue)
+        } catch {
+            // Parser errors (usage, validation) print the parser's message and usage.
+            if C.exitCode(for: error) != .failure || error is ValidationError {
+                C.exit(withError: error)
+            }
+            fail(String(describing: error))
+        }
+    }
+
+    /// Prints `error: <message>` (first line only) on stderr and exits 1.
+    public static func fail(_ message: String) -> Never {
+        let line = message.split(separator: "\n", omittingEmptySubsequences: false).first.map(String.init) ?? message
+        FileHandle.standardError.write(Data("error: \(line)\n".utf8))
+        exit(1)
+    }
+
+    /// The CommonOptions group inside a parsed command, found by reflection.
+    static func commonOptions(of command: Any) -> CommonOptions? {
+        for child in Mirror(reflecting: command).children {
+            if let group = child.value as? OptionGroup<CommonOptions> { return group.wrappedValue }
+        }
+        return nil
+    }
+}
