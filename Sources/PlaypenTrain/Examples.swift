@@ -75,6 +75,13 @@ public struct TruncationReport: Codable, Equatable, Sendable {
     public var trimmedRows = 0
     public var trimmedTokens = 0
     public var completionCutRows = 0   // rows whose completion itself lost tokens
+
+    public init(rows: Int = 0, trimmedRows: Int = 0, trimmedTokens: Int = 0, completionCutRows: Int = 0) {
+        self.rows = rows
+        self.trimmedRows = trimmedRows
+        self.trimmedTokens = trimmedTokens
+        self.completionCutRows = completionCutRows
+    }
 }
 
 /// Truncates every row; a row left with no completion token is an error naming it.

@@ -86,6 +86,34 @@ public func evalLoss(model: LoRATrainable, params: LoRAParameters, rows: [Tokeni
     return (weighted / Double(max(rows.count, 1)), totalLoss / Double(max(totalTokens, 1)))
 }
 
+/// Gradient of one optimizer step: zeroes `grads`, runs every micro-batch with gradScale
+/// 1/(completion tokens of the whole effective batch) and dropout keyed by (seed, step, micro,
+/// module), then clips to `settings.maxGradNorm`. Returns the effective batch's mean token loss,
+/// the pre-clip global norm, and the ids of rows whose loss was not finite.
+public func accumulateStep(model: LoRATrainable, params: LoRAParameters, grads: FloatBuffer,
+                           micro: [[TokenizedRow]], settings: TrainSettings, step: Int)
+    throws -> (loss: Double, gradNorm: Double, badRows: [String])
+{
+    let tokens = micro.reduce(0) { $0 + $1.reduce(0) { $0 + $1.completionTokens } }
+    grads.zero()
+    var lossSum = 0.0
+    var bad: [String] = []
+    for (mi, rows) in micro.enumerated() {
+        let losses = try model.accumulateGradients(
+            rows: rows, params: params, grads: grads, gradScale: 1 / Float(max(tokens, 1)),
+            dropout: { m in
+                settings.lora.dropout > 0
+                    ? LoRADropout(p: settings.lora.dropout, key: LoRADropout.key(seed: settings.seed, step: step, micro: mi, module: m))
+                    : nil
+            })
+        for (row, l) in zip(rows, losses) where !l.isFinite { bad.append(row.rowId) }
+        lossSum += losses.reduce(0, +)
+    }
+    let loss = lossSum / Double(max(tokens, 1))
+    let norm = clipGradNorm(grads, layout: params.layout, maxNorm: settings.maxGradNorm)
+    return (loss, norm, bad)
+}
+
 public final class Trainer {
     public let model: LoRATrainable
     public let settings: TrainSettings
@@ -161,23 +189,9 @@ public final class Trainer {
             let t0 = Date()
             let tokens = batch.rows.reduce(0) { $0 + train[$1].completionTokens }
             let inputTokens = batch.rows.reduce(0) { $0 + train[$1].inputIds.count }
-            grads.zero()
-            var lossSum = 0.0
-            var bad: [String] = []
-            for (mi, micro) in batch.micro.enumerated() {
-                let rows = micro.map { train[$0] }
-                let losses = try model.accumulateGradients(
-                    rows: rows, params: params, grads: grads, gradScale: 1 / Float(max(tokens, 1)),
-                    dropout: { m in
-                        settings.lora.dropout > 0
-                            ? LoRADropout(p: settings.lora.dropout, key: LoRADropout.key(seed: settings.seed, step: step, micro: mi, module: m))
-                            : nil
-                    })
-                for (row, l) in zip(rows, losses) where !l.isFinite { bad.append(row.rowId) }
-                lossSum += losses.reduce(0, +)
-            }
-            let loss = lossSum / Double(max(tokens, 1))
-            let norm = clipGradNorm(grads, layout: params.layout, maxNorm: settings.maxGradNorm)
+            let micro = batch.micro.map { $0.map { train[$0] } }
+            let (loss, norm, bad) = try accumulateStep(model: model, params: params, grads: grads, micro: micro,
+                                                        settings: settings, step: step)
             if !loss.isFinite || !norm.isFinite {
                 let rowsText = bad.isEmpty ? batch.rows.map { train[$0].rowId }.joined(separator: ",") : bad.joined(separator: ",")
                 throw PlaypenError(
