@@ -27,26 +27,24 @@ QUERY_SPLIT_SEED ?= 2
 QUERY_EXAMPLES  ?= $(RUN_DIR)/data/query.jsonl.zst
 EVAL_EXAMPLES   ?= $(RUN_DIR)/data/eval.jsonl.zst
 
-# pp-train (LoRA SFT; pp-train's defaults are the original's: r 16, alpha 32, dropout 0.05, all 7 projections,
-# lr 1e-4 cosine, warm-up 3%, batch 4 x 4, max length 384, best adapter by eval loss)
+# pp-train: mk/train.mk makes $(RUN_DIR)/adapter (pp-train's defaults are the original's: r 16, alpha 32, dropout
+# 0.05, all 7 projections, lr 1e-4 cosine, warm-up 3%, batch 4 x 4, max length 384, best adapter by eval loss on
+# the validation rows, seed $(TRAIN_SEED)); the demo only shortens it to TRAIN_EPOCHS (the original: 3).
 TRAIN_EPOCHS    ?= 1
-TRAIN_MAX_STEPS ?= 0
+TRAIN_FLAGS     ?= --epochs $(TRAIN_EPOCHS) --threads $(PP_THREADS)
 TRAIN_SEED      ?= 42
-TRAIN_FLAGS     ?=
 ADAPTER          = $(RUN_DIR)/adapter
 
-# pp-grad / pp-score (the original's best setup: mean query, unit-normalised, projection 32)
+# pp-grad / pp-score (the original's best setup: mean query, unit-normalised, projection 32). The file names are
+# mk/attribution.mk's, whose rule makes $(SCORES) (mixed preconditioning, ATTR_SEMANTICS, ranked examples).
 GRAD_PROJECTION ?= 32
 GRAD_FLAGS      ?=
-PRECONDITIONING ?= mixed
-SCORE_TOP_K     ?= 100
-SCORE_FLAGS     ?=
-QUERY_GRADS      = $(RUN_DIR)/query_mean.ppt
+QUERY_GRADS      = $(RUN_DIR)/query_grads.ppt
 QUERY_PRECOND    = $(RUN_DIR)/query_precond.safetensors
 TRAIN_GRADS      = $(RUN_DIR)/train_grads.ppt
 TRAIN_PRECOND    = $(RUN_DIR)/train_precond.safetensors
-SCORES           = $(RUN_DIR)/scores.jsonl
-RANKED           = $(RUN_DIR)/scores.ranked.jsonl
+SCORES           = $(RUN_DIR)/train_scores.jsonl
+RANKED           = $(RUN_DIR)/ranked_examples.json
 
 # pp-contrast (top-k by score vs the rest, grouped split by task)
 CONTRAST_TOP_K  ?= 20
@@ -71,31 +69,18 @@ $(QUERY_EXAMPLES): $(VAL_EXAMPLES) | build
 	$(BIN)/pp-filter $(VAL_EXAMPLES) --val-fraction $(EVAL_FRACTION) --seed $(QUERY_SPLIT_SEED) --select train \
 	  --quiet -o $@
 
-# ---- LoRA SFT ---------------------------------------------------------------------------------------------
-# The eval loss (best adapter) is taken on the query rows, so the evaluation rows stay unseen.
-$(ADAPTER)/adapter_model.safetensors: $(TRAIN_EXAMPLES) $(QUERY_EXAMPLES) | build model
-	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(TRAIN_EXAMPLES) --eval $(QUERY_EXAMPLES) \
-	  --epochs $(TRAIN_EPOCHS) --max-steps $(TRAIN_MAX_STEPS) --seed $(TRAIN_SEED) --threads $(PP_THREADS) \
-	  $(TRAIN_FLAGS) -o $(ADAPTER)
-
-.PHONY: adapter
-adapter: $(ADAPTER)/adapter_model.safetensors
-
 # ---- attribution ------------------------------------------------------------------------------------------
+# pp-grad writes the gradient rows and, with --preconditioner, the second moments beside them.
+$(QUERY_PRECOND): $(QUERY_GRADS)
 $(QUERY_GRADS): $(ADAPTER)/adapter_model.safetensors $(QUERY_EXAMPLES) | build model
 	$(BIN)/pp-grad --model $(MODEL_GGUF) --adapter $(ADAPTER) --examples $(QUERY_EXAMPLES) \
 	  --projection-dim $(GRAD_PROJECTION) --reduce mean --unit-normalize \
 	  --preconditioner $(QUERY_PRECOND) --threads $(PP_THREADS) $(GRAD_FLAGS) -o $@
 
+$(TRAIN_PRECOND): $(TRAIN_GRADS)
 $(TRAIN_GRADS): $(ADAPTER)/adapter_model.safetensors $(TRAIN_EXAMPLES) | build model
 	$(BIN)/pp-grad --model $(MODEL_GGUF) --adapter $(ADAPTER) --examples $(TRAIN_EXAMPLES) \
 	  --projection-dim $(GRAD_PROJECTION) --preconditioner $(TRAIN_PRECOND) --threads $(PP_THREADS) $(GRAD_FLAGS) -o $@
-
-$(SCORES): $(QUERY_GRADS) $(TRAIN_GRADS) | build
-	$(BIN)/pp-score --train $(TRAIN_GRADS) --query $(QUERY_GRADS) \
-	  --query-preconditioner $(QUERY_PRECOND) --index-preconditioner $(TRAIN_PRECOND) \
-	  --preconditioning $(PRECONDITIONING) --top-k $(SCORE_TOP_K) --examples $(TRAIN_EXAMPLES) \
-	  $(SCORE_FLAGS) -o $@
 
 .PHONY: scores
 scores: $(SCORES)
@@ -128,7 +113,8 @@ $(EVAL_DIR)/%.game.jsonl: $(EVAL_EXAMPLES) $(ADAPTER)/adapter_model.safetensors 
 eval: $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.jsonl $(EVAL_DIR)/base.game.jsonl $(EVAL_DIR)/adapter.game.jsonl
 
 # ---- demo registration, in pipeline order (data.mk registered the data files, sae.mk `sae`) ---------------
-DEMO_TARGETS += $(QUERY_EXAMPLES) $(EVAL_EXAMPLES) $(ADAPTER)/adapter_model.safetensors $(QUERY_GRADS) $(TRAIN_GRADS) $(SCORES) $(CONTRAST)
+# (mk/train.mk registers the adapter; the query split comes first so that pp-grad finds it.)
+DEMO_TARGETS += $(QUERY_EXAMPLES) $(EVAL_EXAMPLES) $(QUERY_GRADS) $(TRAIN_GRADS) $(SCORES) $(CONTRAST)
 ifeq ($(DEMO_EVAL),1)
 DEMO_TARGETS += $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.jsonl
 endif
@@ -171,7 +157,7 @@ SEL_K          ?= 40
 SEL_SEED       ?= 0
 SEL_WINDOW     ?= 1
 SEL_EPOCHS     ?= $(TRAIN_EPOCHS)
-SEL_TRAIN_FLAGS ?= $(TRAIN_FLAGS)
+SEL_TRAIN_FLAGS ?=
 SEL_DIR         = $(RUN_DIR)/selection
 SEL_SUBSETS     = top random $(if $(filter 1,$(SEL_WINDOW)),window)
 
