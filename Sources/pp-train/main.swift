@@ -55,6 +55,8 @@ struct PPTrain: ParsableCommand {
     @Option(help: "Checkpoint every N optimizer steps (0 = at epoch ends only).") var checkpointEvery = 0
     @Flag(help: "Start afresh even when the state directory holds a checkpoint.") var noResume = false
     @Option(help: "Rows of logits computed at once (memory: rows x vocab floats).") var headChunk = 32
+    @Flag(help: "Train nothing: write per-row completion losses of the eval rows (else the training rows) under the adapter of --init-adapter (none: the base model) to -o as JSON Lines, and the mean losses to stderr.")
+    var evalOnly = false
 
     func validate() throws {
         guard rank > 0 else { throw ValidationError("--rank must be positive") }
@@ -113,6 +115,30 @@ struct PPTrain: ParsableCommand {
             }
             initial = LoRAParameters(layout: layout)
             initial.values.copy(from: loaded.values)
+        }
+
+        if evalOnly {
+            let rows = evalRows.isEmpty ? trainRows : evalRows
+            let out = try OutputFile(path: output)
+            let writer = JSONLinesWriter(sink: out)
+            var total = 0.0, tokens = 0
+            var start = 0
+            while start < rows.count {
+                let batch = Array(rows[start..<min(start + evalBatchSize, rows.count)])
+                let losses = try trainable.rowLosses(rows: batch, params: initial)
+                for (row, l) in zip(batch, losses) {
+                    try writer.write(["row_id": .string(row.rowId), "loss_sum": .double(l), "tokens": .int(row.completionTokens),
+                                      "loss": .double(l / Double(max(row.completionTokens, 1)))])
+                    total += l
+                    tokens += row.completionTokens
+                }
+                start += evalBatchSize
+            }
+            try writer.commit()
+            try out.commit()
+            let (trl, token) = try evalLoss(model: trainable, params: initial, rows: rows, batchSize: evalBatchSize)
+            common.log(String(format: "pp-train: eval_loss %.6f (transformers' per-batch mean), token mean %.6f over %d rows, %d completion tokens", trl, token, rows.count, tokens))
+            return
         }
 
         var outputs = TrainOutputs(adapterDirectory: output, stateDirectory: stateDir ?? output + ".state")
