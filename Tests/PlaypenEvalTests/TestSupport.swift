@@ -10,7 +10,7 @@ let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
 
 /// The real taboo sample: the shared copy, else $PP_TABOO.
 func tabooDataPath() -> String? {
-    let candidates = [ProcessInfo.processInfo.environment["PP_TABOO"], sharedData.appendingPathComponent("taboo_real.jsonl.zst").path,
+    let candidates: [String?] = [ProcessInfo.processInfo.environment["PP_TABOO"], sharedData.appendingPathComponent("taboo_real.jsonl.zst").path,
                       "/work/shared/data/taboo_real.jsonl.zst"]
     return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
 }
