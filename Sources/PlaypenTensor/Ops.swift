@@ -132,32 +132,51 @@ public func ropeBackward(_ dx: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr,
 /// - q: [T, H·D] (already normed and rotated), k/v: [Tk, KV·D]; query row t sits at key
 ///   position `qOffset + t` and sees keys j with `j ≤ qOffset + t` and, when `window > 0`,
 ///   `j > qOffset + t − window` (itself and window−1 previous keys).
-/// - probs: [H, T, Tk] softmax probabilities (masked entries 0), kept for backward.
+/// - probs: H·T·Tk softmax probabilities (masked entries 0), kept for backward: laid out
+///   [H, T, Tk] when KV > 1 and [T, H, Tk] when KV == 1 (multi-query: all heads share k/v, so
+///   q viewed as [T·H, D] takes one sgemm for scores and one for the output). Treat as opaque.
 /// - out: [T, H·D]; head h uses kv head h / (H/KV). Scores are scaled by `scale`.
 public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr,
                              v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int, H: Int, KV: Int, D: Int,
                              window: Int, scale: Float) {
+    if KV == 1 {
+        // rows r = t·H + h of q [T·H, D] against the single k/v head
+        let R = T * H
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(R), Int32(Tk), Int32(D), scale,
+                    q, Int32(D), k, Int32(D), 0, probs, Int32(Tk))
+        maskedSoftmaxRows(probs, rows: R, Tk: Tk, rowsPerPosition: H, qOffset: qOffset, window: window)
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(R), Int32(D), Int32(Tk), 1,
+                    probs, Int32(Tk), v, Int32(D), 0, out, Int32(D))
+        return
+    }
     let group = H / KV
     for h in 0..<H {
         let g = h / group
         let S = probs + h * T * Tk
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(Tk), Int32(D), scale,
                     q + h * D, Int32(H * D), k + g * D, Int32(KV * D), 0, S, Int32(Tk))
-        for t in 0..<T {
-            let row = S + t * Tk
-            let hi = min(Tk - 1, qOffset + t)
-            let lo = window > 0 ? max(0, qOffset + t - window + 1) : 0
-            var mx = -Float.infinity
-            for j in lo...hi { mx = max(mx, row[j]) }
-            var sum: Float = 0
-            for j in lo...hi { let e = exp(row[j] - mx); row[j] = e; sum += e }
-            let inv = 1 / sum
-            for j in lo...hi { row[j] *= inv }
-            for j in 0..<lo { row[j] = 0 }
-            if hi + 1 < Tk { for j in (hi + 1)..<Tk { row[j] = 0 } }
-        }
+        maskedSoftmaxRows(S, rows: T, Tk: Tk, rowsPerPosition: 1, qOffset: qOffset, window: window)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(Tk), 1,
                     S, Int32(Tk), v + g * D, Int32(KV * D), 0, out + h * D, Int32(H * D))
+    }
+}
+
+/// Causal/windowed softmax in place over `rows` score rows of width Tk; row r belongs to query
+/// position qOffset + r / rowsPerPosition. Masked entries become 0.
+func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int) {
+    for r in 0..<rows {
+        let row = S + r * Tk
+        let p = qOffset + r / rowsPerPosition
+        let hi = min(Tk - 1, p)
+        let lo = window > 0 ? max(0, p - window + 1) : 0
+        var mx = -Float.infinity
+        for j in lo...hi { mx = max(mx, row[j]) }
+        var sum: Float = 0
+        for j in lo...hi { let e = exp(row[j] - mx); row[j] = e; sum += e }
+        let inv = 1 / sum
+        for j in lo...hi { row[j] *= inv }
+        for j in 0..<lo { row[j] = 0 }
+        if hi + 1 < Tk { for j in (hi + 1)..<Tk { row[j] = 0 } }
     }
 }
 
@@ -166,6 +185,30 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
 public func attentionBackward(dq: FloatPtr, dk: FloatPtr, dv: FloatPtr, dout: ConstFloatPtr,
                               probs: ConstFloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr,
                               scratch: FloatPtr, T: Int, Tk: Int, H: Int, KV: Int, D: Int, scale: Float) {
+    if KV == 1 {
+        // merged layout: rows of q/dq/dout/probs as [T·H, ·]; process T rows at a time (scratch T·Tk)
+        let R = T * H
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(R), 1,
+                    probs, Int32(Tk), dout, Int32(D), 1, dv, Int32(D))
+        var r0 = 0
+        while r0 < R {
+            let n = min(T, R - r0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(Tk), Int32(D), 1,
+                        dout + r0 * D, Int32(D), v, Int32(D), 0, scratch, Int32(Tk))
+            for t in 0..<n {
+                let p = probs + (r0 + t) * Tk, d = scratch + t * Tk
+                var dot: Float = 0
+                for j in 0..<Tk { dot += p[j] * d[j] }
+                for j in 0..<Tk { d[j] = p[j] * (d[j] - dot) }
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(D), Int32(Tk), scale,
+                        scratch, Int32(Tk), k, Int32(D), 1, dq + r0 * D, Int32(D))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(n), scale,
+                        scratch, Int32(Tk), q + r0 * D, Int32(D), 1, dk, Int32(D))
+            r0 += n
+        }
+        return
+    }
     let group = H / KV
     for h in 0..<H {
         let g = h / group

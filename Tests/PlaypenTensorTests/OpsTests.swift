@@ -145,10 +145,10 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
                     atol: 1e-4, "rope backward")
     }
 
-    @Test(arguments: [(0, 0), (3, 0), (3, 4)])
-    func attentionForwardBackward(window: Int, qOffset: Int) {
-        var r = Rand(s: 4 + UInt64(window + qOffset))
-        let T = 6, H = 4, KV = 2, D = 4, Tk = T + qOffset, scale = 0.4
+    @Test(arguments: [(0, 0, 2), (3, 0, 2), (3, 4, 2), (0, 0, 1), (3, 4, 1), (0, 2, 4)])
+    func attentionForwardBackward(window: Int, qOffset: Int, KV: Int) {
+        var r = Rand(s: 4 + UInt64(window + qOffset + 10 * KV))
+        let T = 6, H = 4, D = 4, Tk = T + qOffset, scale = 0.4
         let q = r.array(T * H * D, 2), k = r.array(Tk * KV * D, 2), v = r.array(Tk * KV * D), R = r.array(T * H * D)
         var out = [Float](repeating: 0, count: T * H * D), probs = [Float](repeating: 0, count: H * T * Tk)
         attentionForward(&out, probs: &probs, q: f32(q), k: f32(k), v: f32(v), T: T, Tk: Tk, qOffset: qOffset,

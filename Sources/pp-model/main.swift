@@ -1,20 +1,23 @@
 import ArgumentParser
 import Foundation
+import PlaypenCLI
 import PlaypenIO
 import PlaypenModel
 import PlaypenTensor
 
+/// `--model` plus the shared flags (--config, --threads, --seed, --quiet, --progress).
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: a .gguf file or a Hugging Face directory (config.json, model.safetensors, tokenizer.json).")
     var model: String
-    @Option(help: "BLAS threads (0 = OpenBLAS default).") var threads: Int = 0
-    @Flag(help: "No progress or timing on stderr.") var quiet = false
+    @OptionGroup var common: CommonOptions
+
+    var quiet: Bool { common.quiet }
 
     func load() throws -> GemmaModel {
-        setBLASThreads(threads)
+        common.applyThreads()
         let t0 = Date()
         let m = try GemmaModel.load(model)
-        if !quiet { FileHandle.standardError.write("loaded \(model) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s\n".data(using: .utf8)!) }
+        common.log("loaded \(model) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
         return m
     }
 }
@@ -24,16 +27,11 @@ func tokenizer(_ m: GemmaModel) throws -> GemmaTokenizer {
     return t
 }
 
+/// Writes text atomically ('-' = stdout, '.zst' compresses).
 func writeOutput(_ text: String, to path: String) throws {
-    if path == "-" {
-        FileHandle.standardOutput.write(text.data(using: .utf8)!)
-        return
-    }
-    let f = try AtomicFile(path: path)
-    guard FileManager.default.createFile(atPath: f.temporaryPath, contents: text.data(using: .utf8)) else {
-        throw PlaypenError("\(path): cannot write")
-    }
-    try f.commit()
+    let out = try OutputFile(path: path)
+    try Array(text.utf8).withUnsafeBytes { try out.write($0) }
+    try out.commit()
 }
 
 /// Parses "1,2,3" or a JSON array of ids.
@@ -45,7 +43,6 @@ func parseIDs(_ s: String) throws -> [Int] {
     }
 }
 
-@main
 struct PPModel: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pp-model",
@@ -61,7 +58,7 @@ struct PPModel: ParsableCommand {
 struct Info: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Print config, parameter count, tensor types and memory as JSON.")
     @OptionGroup var common: ModelOptions
-    @Option(name: .shortAndLong, help: "Output path (- = stdout).") var output = "-"
+    @OptionGroup var out: OutputOptions
 
     func run() throws {
         let m = try common.load()
@@ -79,7 +76,7 @@ struct Info: ParsableCommand {
              "config": \(cfg)}
 
             """
-        try writeOutput(text, to: output)
+        try writeOutput(text, to: out.output)
     }
 }
 
@@ -90,7 +87,7 @@ struct Tokenize: ParsableCommand {
     @Option(help: "Text to tokenize.") var text: String?
     @Option(help: "JSONL input with a \"text\" field per line (- = stdin).") var input: String?
     @Flag(help: "Prepend <bos>.") var bos = false
-    @Option(name: .shortAndLong, help: "Output path (- = stdout).") var output = "-"
+    @OptionGroup var out: OutputOptions
 
     func validate() throws {
         if (text == nil) == (input == nil) { throw ValidationError("give exactly one of --text or --input") }
@@ -100,20 +97,20 @@ struct Tokenize: ParsableCommand {
         let tok = try tokenizer(try common.load())
         var texts: [String] = []
         if let text { texts = [text] } else if let input {
-            let data = input == "-" ? FileHandle.standardInput.readDataToEndOfFile() : try Data(contentsOf: URL(fileURLWithPath: input))
-            for (n, line) in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
-                guard let obj = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                      let t = obj["text"] as? String
-                else { throw PlaypenError("\(input):\(n + 1): expected a JSON object with a string \"text\"") }
+            let reader = try JSONLinesReader(path: input)
+            while let value = try reader.next() {
+                guard let t = value["text"]?.string else {
+                    throw reader.error("expected a JSON object with a string \"text\"")
+                }
                 texts.append(t)
             }
         }
-        var out = ""
+        var lines = ""
         for t in texts {
             let ids = tok.encode(t, addBOS: bos)
-            out += "{\"ids\":[" + ids.map(String.init).joined(separator: ",") + "]}\n"
+            lines += "{\"ids\":[" + ids.map(String.init).joined(separator: ",") + "]}\n"
         }
-        try writeOutput(out, to: output)
+        try writeOutput(lines, to: out.output)
     }
 }
 
@@ -123,7 +120,7 @@ struct Logits: ParsableCommand {
     @Option(help: "Text (tokenized with <bos>).") var text: String?
     @Option(help: "Token ids, comma-separated.") var ids: String?
     @Option(parsing: .unconditional, help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
-    @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
+    @Option(name: .shortAndLong, help: "Output .npy path ('-' = stdout).") var output: String
 
     func validate() throws {
         if (text == nil) == (ids == nil) { throw ValidationError("give exactly one of --text or --ids") }
@@ -152,7 +149,6 @@ struct Generate: ParsableCommand {
     @Option(help: "Maximum new tokens.") var maxNewTokens = 64
     @Option(help: "Sampling temperature (0 = greedy).") var temperature: Float = 0
     @Option(help: "Nucleus (top-p) mass.") var topP: Float = 1
-    @Option(help: "Sampling seed.") var seed: UInt64 = 0
     @Flag(help: "Print the generated token ids instead of text.") var ids = false
 
     func run() throws {
@@ -163,11 +159,9 @@ struct Generate: ParsableCommand {
             : tok.encode(prompt, addBOS: true)
         let t0 = Date()
         let out = try m.generate(prompt: promptIDs, options: GenerationOptions(
-            maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: seed))
+            maxNewTokens: maxNewTokens, temperature: temperature, topP: topP, seed: common.common.seed))
         let dt = Date().timeIntervalSince(t0)
-        if !common.quiet {
-            FileHandle.standardError.write("\(out.count) tokens in \(String(format: "%.2f", dt)) s\n".data(using: .utf8)!)
-        }
+        common.common.log("\(out.count) tokens in \(String(format: "%.2f", dt)) s")
         let text = ids ? out.map(String.init).joined(separator: ",") : tok.decode(out, skipSpecial: true)
         print(text)
     }
@@ -202,3 +196,5 @@ struct Bench: ParsableCommand {
         print("{\"load_s\": \(load), \"prefill_last_tok_s\": \(Double(tokens) / last), \"prefill_all_tok_s\": \(Double(tokens) / all), \"peak_rss_mb\": \(Double(usage.ru_maxrss) / 1024)}")
     }
 }
+
+PlaypenMain.run(PPModel.self)
