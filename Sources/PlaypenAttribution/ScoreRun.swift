@@ -22,7 +22,7 @@ public enum ScoreRun {
         var rows = 0
         var reducer = MeanReducer(width: width, unitNormalize: options.unitNormalize, semantics: options.semantics)
         var single: [Float] = []
-        try query.forEachChunk(maxRows: 256) { chunk in
+        try query.forEachChunk(maxRows: 8) { chunk in
             for r in 0..<chunk.count {
                 let row = UnsafeBufferPointer(start: chunk.values + r * chunk.rowStride, count: width)
                 if let bad = row.firstIndex(where: { !$0.isFinite }) {

@@ -1,6 +1,8 @@
 import ArgumentParser
+import CSHA256
 import Foundation
 import PlaypenAttribution
+import PlaypenCLI
 import PlaypenIO
 
 extension ScoreSemantics: ExpressibleByArgument {}
@@ -25,37 +27,6 @@ struct PPScore: ParsableCommand {
         defaultSubcommand: Score.self)
 }
 
-/// Reads `--config file.json` (keys = long flag names) and prepends its values to argv, so
-/// flags given on the command line override it.
-func argumentsWithConfig(_ args: [String]) throws -> [String] {
-    guard let at = args.firstIndex(of: "--config"), at + 1 < args.count else { return args }
-    let path = args[at + 1]
-    let value: JSONValue
-    do { value = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: path))) } catch {
-        throw PlaypenError("\(path): cannot read config: \(error)")
-    }
-    guard let object = value.object else { throw PlaypenError("\(path): config must be a JSON object") }
-    var rest = args
-    rest.removeSubrange(at...(at + 1))
-    var fromConfig: [String] = []
-    for (key, v) in object.pairs {
-        if rest.contains("--\(key)") { continue }
-        switch v {
-        case .bool(let b):
-            if b { fromConfig.append("--\(key)") } else { fromConfig.append("--no-\(key)") }
-        case .string(let s): fromConfig += ["--\(key)", s]
-        case .int(let i): fromConfig += ["--\(key)", String(i)]
-        case .double(let d): fromConfig += ["--\(key)", String(d)]
-        default: throw PlaypenError("\(path): config key \(key) must be a string, number or boolean")
-        }
-    }
-    // Subcommand name (if any) stays first.
-    if let first = rest.first, ["score", "compare"].contains(first) {
-        return [first] + fromConfig + rest.dropFirst()
-    }
-    return fromConfig + rest
-}
-
 struct Score: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Score every train gradient row against the query (default).")
 
@@ -77,8 +48,8 @@ struct Score: ParsableCommand {
     var semantics: ScoreSemantics = .bergson05
     @Flag(name: .customLong("unit-normalize"), inversion: .prefixedNo, help: "Cosine-style scores (unit-normalised gradients).")
     var unitNormalize = true
-    @Option(name: [.short, .long], help: "Scores JSONL (.zst compresses; - = stdout).")
-    var output: String
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var out: OutputOptions
     @Option(name: .customLong("top-k"), help: "Also write the top and bottom K examples (needs --examples).")
     var topK: Int?
     @Option(help: "Examples file from pp-filter (JSONL[.zst]) for --top-k.")
@@ -87,21 +58,14 @@ struct Score: ParsableCommand {
     var ranked: String?
     @Flag(name: .customLong("allow-zero-rows"), help: "Score all-zero train gradients (no target tokens) 0 instead of failing.")
     var allowZeroRows = false
-    @Option(help: "Worker threads.")
-    var threads: Int = ProcessInfo.processInfo.activeProcessorCount
-    @Option(help: "Accepted for uniformity; scoring uses no randomness.")
-    var seed: Int = 0
-    @Flag(help: "No progress on stderr.")
-    var quiet = false
 
     func validate() throws {
         if topK != nil && examples == nil { throw ValidationError("--top-k needs --examples (pp-filter's output)") }
         if let k = topK, k < 1 { throw ValidationError("--top-k must be at least 1") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {
-        let start = Date()
+        let output = out.output
         let trainSource = try TensorStreamGradients(path: train)
         let querySource = try TensorStreamGradients(path: query)
         func moment(_ path: String?, _ what: String) throws -> SecondMoment? {
@@ -115,26 +79,51 @@ struct Score: ParsableCommand {
         let mode = preconditioning ?? (hq != nil && hi != nil ? .mixed : hq != nil ? .query : hi != nil ? .index : .none)
         let options = ScoreOptions(semantics: semantics, mode: mode, mixingCoefficient: mixingCoefficient,
                                    damping: damping, unitNormalize: unitNormalize)
-        let width = trainSource.info.layout.rowWidth
-        var lastReport = Date()
-        let result = try ScoreRun.run(query: querySource, train: trainSource, queryMoment: hq, indexMoment: hi,
-                                      options: options, threads: threads, allowZeroRows: allowZeroRows) { rows in
-            guard !quiet, Date().timeIntervalSince(lastReport) > 1 else { return }
-            lastReport = Date()
-            let seconds = Date().timeIntervalSince(start)
-            let gb = Double(rows * width * 4) / 1e9
-            FileHandle.standardError.write(String(format: "pp-score: %d rows, %.2f GB/s\r", rows, gb / seconds).data(using: .utf8)!)
+        // The manifest's sha256 of the (large) train file is computed on another thread while scoring.
+        nonisolated(unsafe) var trainHash: Result<String, Error>? = nil
+        let hashed = DispatchSemaphore(value: 0)
+        let trainPath = train
+        Thread.detachNewThread {
+            trainHash = Result { try fileSHA256(trainPath) }
+            hashed.signal()
         }
+        let progress = common.progress("pp-score", unit: "rows")
+        let scoreStart = Date()
+        var seen = 0
+        let result = try ScoreRun.run(query: querySource, train: trainSource, queryMoment: hq, indexMoment: hi,
+                                      options: options, threads: common.resolvedThreads,
+                                      allowZeroRows: allowZeroRows, chunkRows: 16) { rows in
+            progress.advance(by: rows - seen)
+            seen = rows
+        }
+        progress.finish()
+        let scoreSeconds = Date().timeIntervalSince(scoreStart)
         try ScoreFiles.writeScores(result, to: output)
+        var manifest = RunContext.current.manifest(seed: nil)
+        hashed.wait()
+        let trainSize = (try? FileManager.default.attributesOfItem(atPath: train)[.size] as? Int) ?? nil
+        manifest.inputs.append((path: train, sha256: try trainHash!.get(), bytes: trainSize))
+        for path in [query] + [queryPreconditioner, indexPreconditioner].compactMap({ $0 }) {
+            try manifest.addInput(path)
+        }
+        manifest.results["rows"] = .int(result.scores.count)
+        manifest.results["preconditioning"] = .string(mode.rawValue)
+        manifest.results["semantics"] = .string(semantics.rawValue)
+        let layout = trainSource.info.layout
+        manifest.results["modules"] = .int(layout.modules.count)
+        manifest.results["projection_dim"] = .int(layout.projection.dim)
+        manifest.results["row_width"] = .int(layout.rowWidth)
         if let k = topK, let examples {
             let rankedPath = ranked ?? Self.defaultRankedPath(output)
             try ScoreFiles.writeRanked(result, topK: k, examplesPath: examples, to: rankedPath)
+            try manifest.addInput(examples)
+            manifest.results["ranked"] = .string(rankedPath)
         }
-        if !quiet {
-            let seconds = Date().timeIntervalSince(start)
-            FileHandle.standardError.write(String(format: "pp-score: scored %d rows (%@, %@ preconditioning) in %.1f s\n",
-                                                  result.scores.count, semantics.rawValue, mode.rawValue, seconds).data(using: .utf8)!)
-        }
+        try manifest.write(for: output)
+        let seconds = Date().timeIntervalSince(RunContext.current.startedAt)
+        let gb = Double(result.scores.count * trainSource.info.layout.rowWidth * 4) / 1e9
+        common.log(String(format: "pp-score: scored %d rows (%@, %@ preconditioning): %.2f GB of gradients in %.2f s (%.2f GB/s); %.1f s in all with input hashing",
+                          result.scores.count, semantics.rawValue, mode.rawValue, gb, scoreSeconds, gb / scoreSeconds, seconds))
     }
 
     static func defaultRankedPath(_ output: String) -> String {
@@ -152,8 +141,8 @@ struct Compare: ParsableCommand {
     var files: [String]
     @Option(name: .customLong("k"), help: "Top-k sizes for Jaccard overlap (repeatable).")
     var ks: [Int] = [100]
-    @Option(name: [.short, .long], help: "Output JSON (- = stdout).")
-    var output: String = "-"
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var out: OutputOptions
 
     func validate() throws {
         if files.count < 2 { throw ValidationError("compare needs at least two score files") }
@@ -172,21 +161,33 @@ struct Compare: ParsableCommand {
                 ])))
             }
         }
-        let out = try OutputFile(path: output)
+        let file = try OutputFile(path: out.output)
         var bytes: [UInt8] = []
         JSONValue.object(JSONObject([("comparisons", .array(pairs))])).write(to: &bytes, options: JSONWriteOptions(spaced: true))
         bytes.append(0x0A)
-        try bytes.withUnsafeBytes { try out.write($0) }
-        try out.commit()
+        try bytes.withUnsafeBytes { try file.write($0) }
+        try file.commit()
+        var manifest = RunContext.current.manifest(seed: nil)
+        for path in files { try manifest.addInput(path) }
+        try manifest.write(for: out.output)
     }
 }
 
-do {
-    var command = try PPScore.parseAsRoot(try argumentsWithConfig(Array(CommandLine.arguments.dropFirst())))
-    try command.run()
-} catch let error as PlaypenError {
-    FileHandle.standardError.write("pp-score: error: \(error.message)\n".data(using: .utf8)!)
-    exit(1)
-} catch {
-    PPScore.exit(withError: error)
+/// sha256 of a file with the SHA-NI implementation (CSHA256): gradient streams are GBs, and the
+/// manifest's input hash must not dominate the run.
+func fileSHA256(_ path: String) throws -> String {
+    let source = try FileDescriptorSource(path: path)
+    var ctx = csha256_ctx()
+    csha256_init(&ctx)
+    var buffer = [UInt8](repeating: 0, count: 1 << 22)
+    while true {
+        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
+        if n == 0 { break }
+        buffer.withUnsafeBytes { csha256_update(&ctx, $0.baseAddress, n) }
+    }
+    var digest = [UInt8](repeating: 0, count: 32)
+    csha256_final(&ctx, &digest)
+    return SHA256.hex(digest)
 }
+
+PlaypenMain.run(PPScore.self)
