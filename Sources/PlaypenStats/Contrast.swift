@@ -120,7 +120,7 @@ public func runContrast(_ options: ContrastOptions, quiet: Bool = true) throws -
         k = topK
     } else if let q = options.quantile {
         guard q > 0, q < 1 else { throw PlaypenError("--quantile must lie in (0, 1), got \(q)") }
-        k = Int((Double(n) * (1 - q)).rounded(.up))
+        k = ceilTolerant(Double(n) * (1 - q))
     } else {
         throw PlaypenError("give --top-k K or --quantile Q to define the top rows")
     }

@@ -180,9 +180,17 @@ extension ContrastResult {
             plot.body += "<circle cx=\"\(SVGPlot.c(plot.px(f.lor)))\" cy=\"\(SVGPlot.c(plot.py(y)))\" r=\"2.2\" fill=\"\(color)\" fill-opacity=\"0.7\"/>"
         }
         plot.body += "</g>\n"
+        // Labels for the five most significant features each way; a label that would overlap one
+        // already placed moves down a line (up to three times) or is left out.
+        var placed = [(Double, Double)]()
         for f in ranked(layer, enriched: true).prefix(5) + ranked(layer, enriched: false).prefix(5) where f.logQ < log(0.05) {
-            let x = plot.px(f.lor), y = plot.py(negLog10(f.logQ))
-            plot.body += "<text class=\"feature-label\" x=\"\(SVGPlot.c(x + (f.lor > 0 ? 4 : -4)))\" y=\"\(SVGPlot.c(y - 3))\" text-anchor=\"\(f.lor > 0 ? "start" : "end")\" font-size=\"10\">f\(f.feature)</text>\n"
+            let x = plot.px(f.lor) + (f.lor > 0 ? 4 : -4)
+            var y = plot.py(negLog10(f.logQ)) - 3
+            var tries = 0
+            while placed.contains(where: { abs($0.0 - x) < 36 && abs($0.1 - y) < 11 }) && tries < 3 { y += 11; tries += 1 }
+            if placed.contains(where: { abs($0.0 - x) < 36 && abs($0.1 - y) < 11 }) { continue }
+            placed.append((x, y))
+            plot.body += "<text class=\"feature-label\" x=\"\(SVGPlot.c(x))\" y=\"\(SVGPlot.c(y))\" text-anchor=\"\(f.lor > 0 ? "start" : "end")\" font-size=\"10\">f\(f.feature)</text>\n"
         }
         return plot.render(cssClass: "volcano")
     }

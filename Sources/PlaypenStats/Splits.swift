@@ -11,6 +11,9 @@ public struct Split: Sendable, Equatable {
     public var draws: Int = 1
 }
 
+/// `ceil(x)` that forgives binary rounding just above an integer (0.1·30 = 3.0000000000000004 → 3).
+public func ceilTolerant(_ x: Double) -> Int { Int((x - 1e-9 * max(1, abs(x))).rounded(.up)) }
+
 /// Python's `round` (half to even) for non-negative values.
 func roundHalfEven(_ v: Double) -> Int {
     let f = v.rounded(.down)
@@ -50,7 +53,7 @@ public func groupedSplit(labels: [UInt8], groups: [String], testFraction: Double
     guard unique.count >= 2 else {
         throw PlaypenError("grouped split: need at least 2 groups, found \(unique.count)")
     }
-    let nTest = min(unique.count - 1, max(1, Int((testFraction * Double(unique.count)).rounded(.up))))
+    let nTest = min(unique.count - 1, max(1, ceilTolerant(testFraction * Double(unique.count))))
     for draw in 0..<maxDraws {
         let drawSeed = seed ^ (UInt64(draw) &* 0x9E37_79B9_7F4A_7C15)
         let keys: [UInt64] = unique.map { stableHash($0, seed: drawSeed) }

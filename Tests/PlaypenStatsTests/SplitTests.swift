@@ -14,6 +14,8 @@ import Testing
         #expect(try stratifiedSplit(labels: y, testFraction: 0.2, seed: 43) != split)
         // Python's round: 2.5 -> 2, 3.5 -> 4.
         #expect(roundHalfEven(2.5) == 2 && roundHalfEven(3.5) == 4 && roundHalfEven(0.5) == 0)
+        // 0.1 · 30 is 3.0000000000000004 in binary: still 3 groups; 3.2 still rounds up.
+        #expect(ceilTolerant(0.1 * 30) == 3 && ceilTolerant(3.2) == 4 && ceilTolerant(3) == 3)
     }
 
     @Test func stratifiedNeedsTwoOfEachClass() {

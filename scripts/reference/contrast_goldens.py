@@ -190,7 +190,8 @@ def stable_hash(text, seed):
 
 def grouped_split(labels, groups, f, seed):
     uniq = sorted(set(groups))
-    n_test = min(len(uniq) - 1, max(1, math.ceil(f * len(uniq))))
+    x = f * len(uniq)
+    n_test = min(len(uniq) - 1, max(1, math.ceil(x - 1e-9 * max(1.0, abs(x)))))  # pp-contrast's ceilTolerant
     for draw in range(1000):
         ds = seed ^ ((draw * 0x9E3779B97F4A7C15) & M64)
         ranked = sorted(uniq, key=lambda g: (stable_hash(g, ds), g))
