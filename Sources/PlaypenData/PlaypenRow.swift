@@ -113,7 +113,7 @@ extension PlaypenRow {
         return try text.withUTF8 { try decode($0, location: location()) }
     }
 
-    private static func kindName(_ k: RowJSONKind) -> String {
+    static func kindName(_ k: RowJSONKind) -> String {
         switch k {
         case .object: return "an object"
         case .array: return "an array"
@@ -124,14 +124,14 @@ extension PlaypenRow {
         }
     }
 
-    private static func requireKind(_ s: inout RowScanner, _ kind: RowJSONKind, _ field: @autoclosure () -> String) throws {
+    static func requireKind(_ s: inout RowScanner, _ kind: RowJSONKind, _ field: @autoclosure () -> String) throws {
         let found = try s.peekKind()
         if found != kind {
             throw RowSchemaError(message: "\(field()) is \(kindName(found)), expected \(kindName(kind))")
         }
     }
 
-    private static func string(_ s: inout RowScanner, _ field: @autoclosure () -> String) throws -> String {
+    static func string(_ s: inout RowScanner, _ field: @autoclosure () -> String) throws -> String {
         try requireKind(&s, .string, field())
         return try s.string()
     }
@@ -177,7 +177,7 @@ extension PlaypenRow {
         return (meta, hasAssistant)
     }
 
-    private static func decodeMessage(_ s: inout RowScanner, _ i: Int) throws -> Message {
+    static func decodeMessage(_ s: inout RowScanner, _ i: Int) throws -> Message {
         let kind = try s.peekKind()
         if kind != .object { throw RowSchemaError(message: "messages[\(i)] is \(kindName(kind)), expected an object with role and content") }
         var role: String? = nil

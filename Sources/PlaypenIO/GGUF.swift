@@ -221,6 +221,16 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Drops the tensor's pages of the mapping from memory (they are re-read from the file on the
+    /// next access); used after dequantizing so the mapped file does not add to peak RSS.
+    public func releasePages(_ info: GGUFTensorInfo) {
+        guard let base = file.base else { return }
+        let page = Int(getpagesize())
+        let start = (info.offset + page - 1) / page * page
+        let end = (info.offset + info.byteCount) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED)) }
+    }
+
     /// Dequantizes a tensor to a new fp32 array.
     public func dequantize(_ name: String) throws -> [Float] {
         let info = try tensor(name)

@@ -105,8 +105,9 @@ extension GemmaWeights {
             guard info.shape == shape else {
                 throw PlaypenError("\(gguf.path): tensor \(name) has shape \(info.shape), expected \(shape) from the model config")
             }
-            let out = Tensor(shape: shape)
+            let out = Tensor(uninitializedShape: shape)
             try gguf.dequantize(info, into: out.data)
+            gguf.releasePages(info)
             return out
         }
     }

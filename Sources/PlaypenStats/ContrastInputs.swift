@@ -133,9 +133,10 @@ public final class SAELayerInput: @unchecked Sendable {
             throw PlaypenError("\(presence.path): dtype \(presence.dtype.rawValue) shape \(presence.shape), expected bool [\(n), d_sae]")
         }
 
-        // Optional layer summary: the first other *.json in the directory.
-        let jsons = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+        // Optional layer summary: summary.json (pp-sae), layer_summary.json, else another *.json.
+        let others = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { $0.hasSuffix(".json") && $0 != "stat_names.json" && !$0.hasSuffix(".manifest.json") }.sorted()
+        let jsons = ["summary.json", "layer_summary.json"].filter { others.contains($0) } + others
         if let first = jsons.first, let data = FileManager.default.contents(atPath: path(first)) {
             summary = try? JSONValue.parse(data)
         } else {

@@ -122,7 +122,7 @@ struct Logits: ParsableCommand {
     @OptionGroup var common: ModelOptions
     @Option(help: "Text (tokenized with <bos>).") var text: String?
     @Option(help: "Token ids, comma-separated.") var ids: String?
-    @Option(help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
+    @Option(parsing: .unconditional, help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
     @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
 
     func validate() throws {
@@ -139,21 +139,9 @@ struct Logits: ParsableCommand {
     }
 }
 
-/// Minimal .npy (v1.0, little-endian float32, C order) writer, atomic.
+/// float32 .npy via PlaypenIO (atomic; `-` = stdout).
 func writeNpy(_ values: [Float], shape: [Int], to path: String) throws {
-    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var data = Data([0x93]) + "NUMPY".data(using: .ascii)! + Data([1, 0])
-    let n = UInt16(header.utf8.count)
-    data += Data([UInt8(n & 0xFF), UInt8(n >> 8)]) + header.data(using: .ascii)!
-    values.withUnsafeBufferPointer { data += Data(buffer: $0) }
-    let f = try AtomicFile(path: path)
-    guard FileManager.default.createFile(atPath: f.temporaryPath, contents: data) else {
-        throw PlaypenError("\(path): cannot write")
-    }
-    try f.commit()
+    try Npy.write(try NpyArray(floats: values, shape: shape), to: path)
 }
 
 struct Generate: ParsableCommand {

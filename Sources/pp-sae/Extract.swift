@@ -1,12 +1,13 @@
 import ArgumentParser
 import CBLAS
 import Foundation
+import PlaypenCLI
 import PlaypenIO
 import PlaypenModel
 import PlaypenSAE
 
 /// Subcommands that need the model register here.
-let extraSubcommands: [ParsableCommand.Type] = [Extract.self]
+let extraSubcommands: [ParsableCommand.Type] = [Extract.self, Merge.self]
 
 /// `--model`, else $PP_GGUF, else the `make model` location.
 func defaultModelPath() -> String {
@@ -118,8 +119,8 @@ struct Extract: ParsableCommand {
     @Option(help: "Highest-activating positions per top feature in contexts.jsonl (0 = none).") var topContexts = 0
     @Option(help: "Tokens of context on each side.") var contextWindow = 12
     @Option(help: "Examples per forward batch.") var batchSize = 8
-    @Option(help: "OpenBLAS threads (0 = its default).") var threads = 0
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @OptionGroup var common: CommonOptions
+    var quiet: Bool { common.quiet }
 
     func validate() throws {
         guard RankingMetric(rawValue: rankingMetric) != nil else {
@@ -130,7 +131,6 @@ struct Extract: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if threads > 0 { openblas_set_num_threads(Int32(threads)) }
             // SAEs first: a bad SAE fails before the model loads.
             var jobs: [SAEJob] = []
             for spec in saes {
@@ -169,13 +169,39 @@ struct Extract: ParsableCommand {
                                ("examples", input.examples), ("text", input.text), ("max_tokens", String(input.maxTokens)),
                                ("shard", input.shard ?? "")],
                 progress: progress.update)
+            let tokens = samples.reduce(0) { $0 + $1.tokens.count }
+            let seconds = Date().timeIntervalSince(started)
+            var manifest = RunContext.current.manifest(seed: nil)
+            try manifest.addInput(input.examples)
+            try manifest.addInput(input.model ?? defaultModelPath())
+            for job in jobs { manifest.results[job.id] = .string(job.output) }
+            manifest.results["tokens"] = .int(tokens)
+            manifest.results["tokens_per_second"] = .double(Double(tokens) / max(seconds, 1e-9))
+            manifest.results["peak_rss_mib"] = .double(peakRSSMiB())
+            for job in jobs { try manifest.write(for: job.output) }
             if !quiet {
-                let tokens = samples.reduce(0) { $0 + $1.tokens.count }
-                let seconds = Date().timeIntervalSince(started)
                 log(String(format: "pp-sae extract: %d examples, %d tokens in %.1f s (%.0f tokens/s, peak RSS %.0f MiB); wrote %@",
                            samples.count, tokens, seconds, Double(tokens) / max(seconds, 1e-9), peakRSSMiB(),
                            jobs.map(\.output).joined(separator: ", ")))
             }
         }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Concatenate the per-sample directories of --shard runs and rebuild the layer summary.",
+        discussion: """
+            Give the shard directories of one SAE in shard order. Arrays and examples.jsonl are concatenated; \
+            summary.json is recomputed from every shard's layer_totals.npy. contexts.jsonl is not merged.
+
+            Example:
+              pp-sae merge out0/layer_9_width_4096 out1/layer_9_width_4096 -o samples/layer_9_width_4096
+            """)
+    @Argument(help: "Shard directories, in order.") var inputs: [String]
+    @Option(name: .shortAndLong, help: "Merged directory.") var output: String
+
+    func run() throws {
+        try mergePerSampleDirectories(inputs, output: output)
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CBLAS
 import Foundation
+import PlaypenCLI
 import PlaypenIO
 import PlaypenSAE
 
@@ -15,13 +16,8 @@ func peakRSSMiB() -> Double {
     return kib / 1024
 }
 
-/// Runs `body`, printing a PlaypenError as one line and exiting non-zero.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as PlaypenError {
-        log("pp-sae: error: " + error.message)
-        throw ExitCode.failure
-    }
-}
+/// Runs `body`; PlaypenMain prints a PlaypenError as one `error:` line and exits 1.
+func reportingErrors(_ body: () throws -> Void) throws { try body() }
 
 
 struct PPSAE: ParsableCommand {
@@ -66,15 +62,12 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Adam learning rate.") var lr: Float = 3e-4
     @Option(help: "Tokens per batch.") var batchTokens = 4096
     @Option(help: "Passes over the activations.") var epochs = 10
-    @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 42
     @Option(help: "Steps without firing before a latent counts as dead (aux-K).") var deadWindow = 200
     @Option(help: "k_aux of the aux-K loss (0 = d_in/2).") var auxK = 0
     @Option(help: "Coefficient of the aux-K loss.") var auxCoefficient: Float = 1
     @Option(help: "Global gradient-norm clip (0 = none).") var clip: Float = 1
     @Option(help: "Final fraction of steps over which the learning rate decays linearly to 0.") var decayFraction: Float = 0.2
-    @Option(help: "OpenBLAS threads (0 = its default).") var threads = 0
-
-    var config: TopKTrainingConfig {
+    func config(seed: UInt64) -> TopKTrainingConfig {
         var c = TopKTrainingConfig()
         c.dSAE = dSae
         c.k = k
@@ -101,11 +94,11 @@ struct TrainingOptions: ParsableArguments {
 func exact(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
 /// Trains on `source` and saves the SAE (Gemma Scope 2 layout) with its per-epoch metrics.
-func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int?, output: String, modelName: String,
-                  quiet: Bool, inputs: [String: Any]) throws {
-    if options.threads > 0 { openblas_set_num_threads(Int32(options.threads)) }
+func trainAndSave(source: ActivationSource, options: TrainingOptions, seed: UInt64, layer: Int?, output: String, modelName: String,
+                  quiet: Bool, inputs: [String: Any], manifestInputs: [String]) throws {
     guard source.count > 0 else { throw PlaypenError("no activation rows to train on") }
-    let trainer = TopKSAETrainer(dIn: source.dIn, config: options.config)
+    let c = options.config(seed: seed)
+    let trainer = TopKSAETrainer(dIn: source.dIn, config: c)
     trainer.estimateScale(source)
     if !quiet { log("pp-sae train: \(source.count) tokens x \(source.dIn), d_sae \(options.dSae), k \(options.k), scale \(trainer.scale)") }
     let started = Date()
@@ -118,7 +111,6 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int
     }
     let seconds = Date().timeIntervalSince(started)
     let sae = try trainer.exportSAE(layer: layer)
-    let c = options.config
     var extra: [String: Any] = [
         "activation_scale": Double(trainer.scale),
         "training": [
@@ -134,6 +126,16 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int
     ]
     for (k, v) in inputs { extra[k] = v }
     try sae.save(directory: output, modelName: modelName, extra: extra)
+    var manifest = RunContext.current.manifest(seed: seed)
+    for path in manifestInputs { try manifest.addInput(path) }
+    if let last = reports.last {
+        manifest.results["tokens_per_second"] = .double(Double(source.count * c.epochs) / max(seconds, 1e-9))
+        manifest.results["explained_variance"] = .double(last.explainedVariance)
+        manifest.results["l0"] = .double(last.l0)
+        manifest.results["dead_fraction"] = .double(last.deadFraction)
+        manifest.results["peak_rss_mib"] = .double(peakRSSMiB())
+    }
+    try manifest.write(for: output)
     if !quiet {
         log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs, peak RSS %.0f MiB)", output,
                    Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs, peakRSSMiB()))
@@ -166,7 +168,8 @@ struct Train: ParsableCommand {
     @Option(help: "Layer whose resid_post is used (recorded in config.json).") var layer: Int?
     @Option(name: .shortAndLong, help: "Output SAE directory.") var output: String
     @OptionGroup var training: TrainingOptions
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @OptionGroup var common: CommonOptions
+    var quiet: Bool { common.quiet }
 
     func validate() throws {
         guard (activations == nil) != (examples == nil) else { throw ValidationError("give either --activations or --examples") }
@@ -175,7 +178,6 @@ struct Train: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
-            if training.threads > 0 { openblas_set_num_threads(Int32(training.threads)) }
             if let activations {
                 let source: ActivationSource
                 if activations.hasSuffix(".npy") {
@@ -184,8 +186,8 @@ struct Train: ParsableCommand {
                     guard let dIn else { throw PlaypenError("\(activations): a raw activation file needs --d-in") }
                     source = try MappedActivations(path: activations, dIn: dIn)
                 }
-                try trainAndSave(source: source, options: training, layer: layer, output: output, modelName: "",
-                                 quiet: quiet, inputs: ["activations": activations])
+                try trainAndSave(source: source, options: training, seed: common.seed, layer: layer, output: output, modelName: "",
+                                 quiet: quiet, inputs: ["activations": activations], manifestInputs: [activations])
                 return
             }
             guard SAEText(rawValue: text) != nil else { throw PlaypenError("--text must be full, prompt or completion") }
@@ -201,10 +203,11 @@ struct Train: ParsableCommand {
             if !quiet { log(String(format: "pp-sae train: cached %d rows of layer %d in %.1f s", rows, layer!, Date().timeIntervalSince(started))) }
             let source = try MappedActivations(path: cachePath, dIn: m.config.hiddenSize)
             let modelPath = model ?? defaultModelPath()
-            try trainAndSave(source: source, options: training, layer: layer, output: output, modelName: modelPath,
+            try trainAndSave(source: source, options: training, seed: common.seed, layer: layer, output: output, modelName: modelPath,
                              quiet: quiet, inputs: ["examples": examples!, "adapter": adapter ?? "", "text": text,
-                                                    "max_tokens": maxTokens, "include_bos": includeBos])
+                                                    "max_tokens": maxTokens, "include_bos": includeBos],
+                             manifestInputs: [examples!, modelPath] + (adapter.map { [$0 + "/adapter_model.safetensors"] } ?? []))
         }
     }
 }
-PPSAE.main()
+PlaypenMain.run(PPSAE.self)

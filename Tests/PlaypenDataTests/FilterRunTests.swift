@@ -278,3 +278,33 @@ enum SchemaSubset {
         #expect(hashes[0] == hashes[1])
     }
 }
+
+@Suite struct ExampleRecordReadTests {
+    /// pp-filter output reads back into the records that were written.
+    @Test func roundTrip() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var options = FilterOptions()
+        options.games = ["*"]
+        options.roles = ["*"]
+        options.dropOutcomes = ["none"]
+        let out = dir.appendingPathComponent("edge.jsonl.zst").path
+        try FilterRun.run(inputs: [dataFixture("edge_rows.jsonl").path], output: out, options: options)
+        let records = try ExampleRecord.readAll(path: out)
+        var filter = ExampleFilter(options: options)
+        var expected: [ExampleRecord] = []
+        for line in try fixtureLines("edge_rows.jsonl") where !line.isEmpty {
+            if let r = filter.process(try PlaypenRow.decode(line)) { expected.append(r) }
+        }
+        #expect(records.count == 5)
+        #expect(records == expected)
+        #expect(records[1].row.meta.outcome == nil && records[1].completion == "GUESS: y")
+        let partial = Array(#"{"row_id": "x", "index": 0}"#.utf8)
+        do {
+            _ = try partial.withUnsafeBufferPointer { try ExampleRecord.decode($0, location: "e.jsonl:1") }
+            Issue.record("decoded a partial record")
+        } catch let error as PlaypenError {
+            #expect(error.message == #"e.jsonl:1: "split" is missing (not a pp-filter example record?)"#)
+        }
+    }
+}

@@ -89,6 +89,9 @@ func expectError(_ options: ContrastOptions, containing words: [String], sourceL
         let a = try runContrast(e2eOptions(dir)), b = try runContrast(e2eOptions(dir))
         let ja = prettyJSON(try a.reportJSON()), jb = prettyJSON(try b.reportJSON())
         #expect(ja == jb)
+        var oneThread = e2eOptions(dir)
+        oneThread.threads = 1
+        #expect(prettyJSON(try runContrast(oneThread).reportJSON()) == ja)
         #expect(a.reportHTML() == b.reportHTML())
         let schemaURL = contrastFixtures.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("schemas/contrast-report.schema.json")
