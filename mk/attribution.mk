@@ -3,6 +3,7 @@
 #   make bench-attribution   pp-score over a synthetic gradient stream of $(ATTR_BENCH_ROWS) rows in the
 #                            Gemma-3 270M LoRA layout (252 modules x 32x32 = 1 MB per row), next to a numpy
 #                            reference of the same cosine scores in the same command: GB/s and peak RSS.
+#   make bench-attribution-mixed  the same with mixed preconditioners (setup: 252 inverses of 1024 x 1024)
 #   make attribution-scores  $(ATTR_RUN)/train_scores.jsonl (+ ranked examples) from pp-grad's outputs
 #   make attribution-compare rank agreement of the none/query/index/mixed scores
 #
@@ -59,3 +60,15 @@ $(ATTR_RUN)/score_comparison.json: $(foreach m,none query index mixed,$(ATTR_RUN
 	$(BIN)/pp-score compare $^ --k 100 --k 500 -o $@
 
 attribution-compare: $(ATTR_RUN)/score_comparison.json
+
+# The original pipeline's setting (bergson-0.5, mixed query/train preconditioners) on the same stream:
+# 252 second-moment matrices of 1024 x 1024 per side (1 GB each), inverted once before streaming.
+.PHONY: bench-attribution-mixed
+$(ATTR_BENCH_DIR)/query_precond.safetensors: scripts/attribution_bench.py
+	$(PYTHON3) scripts/attribution_bench.py moments $(ATTR_BENCH_DIR)
+
+bench-attribution-mixed: $(ATTR_BENCH_DIR)/train.ppt $(ATTR_BENCH_DIR)/query_precond.safetensors
+	$(SWIFT) build -c release --product pp-score >/dev/null
+	@/usr/bin/time -f "pp-score mixed: wall %e s, peak RSS %M KB" $(BIN)/pp-score --train $(ATTR_BENCH_DIR)/train.ppt \
+	  --query $(ATTR_BENCH_DIR)/query.ppt --query-preconditioner $(ATTR_BENCH_DIR)/query_precond.safetensors \
+	  --index-preconditioner $(ATTR_BENCH_DIR)/train_precond.safetensors -o $(ATTR_BENCH_DIR)/scores_mixed.jsonl --threads 2

@@ -5,6 +5,9 @@
                                                  Gemma-3 270M LoRA layout: 18 layers x 7 targets x
                                                  A/B, p = 32: 258,048 floats = 1 MB per row) and
                                                  OUTDIR/query.ppt (one reduced row)
+    attribution_bench.py moments OUTDIR         write OUTDIR/query_precond.safetensors and
+                                                 OUTDIR/train_precond.safetensors (second moments of
+                                                 random rows in the same layout, pp-grad's format)
     attribution_bench.py score OUTDIR OUT.npy    numpy reference of `pp-score --semantics bergson-0.5
                                                  --preconditioning none`: cosine of every train row with
                                                  the query, streamed in chunks from a memory map
@@ -63,6 +66,29 @@ def make(outdir, rows):
         f.write(b"END\0" + struct.pack("<Q", 1))
 
 
+def moments(outdir):
+    d, width = info("per-example")
+    names = [m["name"] for m in d["layout"]["modules"]]
+    for which, seed in [("query", 1), ("train", 2)]:
+        rng = np.random.default_rng(seed)
+        n = 64
+        header, offset = {}, 0
+        for name in names:
+            header[name] = {"dtype": "F32", "shape": [P * P, P * P], "data_offsets": [offset, offset + 4 * P**4]}
+            offset += 4 * P**4
+        header["__metadata__"] = {"format": "pp-second-moment", "count": str(n),
+                                  "attribution": json.dumps(d, sort_keys=True, separators=(",", ":"))}
+        h = json.dumps(header, separators=(",", ":")).encode()
+        h += b" " * (-len(h) % 8)
+        path = os.path.join(outdir, f"{which}_precond.safetensors")
+        with open(path + ".tmp", "wb") as f:
+            f.write(struct.pack("<Q", len(h)) + h)
+            for _ in names:
+                v = rng.standard_normal((n, P * P), dtype=np.float32)
+                f.write((v.T @ v).astype(np.float32).tobytes())
+        os.replace(path + ".tmp", path)
+
+
 def read_single(path):
     data = open(path, "rb").read()
     (ndim,) = struct.unpack_from("<I", data, 16)
@@ -98,6 +124,8 @@ def score(outdir, out):
 if __name__ == "__main__":
     if sys.argv[1] == "make":
         make(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1] == "moments":
+        moments(sys.argv[2])
     elif sys.argv[1] == "score":
         score(sys.argv[2], sys.argv[3])
     else:

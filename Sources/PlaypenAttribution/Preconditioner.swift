@@ -19,8 +19,10 @@ public enum PreconditionMode: String, Sendable, Codable, CaseIterable {
 
 public enum Preconditioner {
     /// H̃ = mc·H_query + (1 − mc)·H_index (fp32), or one side, per mode (attribution.md 5.2).
+    /// Returns a function giving module m's matrix, so callers hold one mixed matrix at a time;
+    /// nil for mode `none`.
     public static func mix(mode: PreconditionMode, query: SecondMoment?, index: SecondMoment?,
-                           mixingCoefficient mc: Double) throws -> [[Float]]?
+                           mixingCoefficient mc: Double) throws -> ((Int) -> [Float])?
     {
         func need(_ h: SecondMoment?, _ what: String) throws -> SecondMoment {
             guard let h else { throw PlaypenError("preconditioner mode \(mode.rawValue) needs the \(what) preconditioner") }
@@ -31,10 +33,10 @@ public enum Preconditioner {
         case .none: return nil
         case .query:
             let q = try need(query, "query")
-            return q.layout.modules.indices.map { q.mean($0) }
+            return { q.mean($0) }
         case .index:
             let i = try need(index, "index")
-            return i.layout.modules.indices.map { i.mean($0) }
+            return { i.mean($0) }
         case .mixed:
             let q = try need(query, "query"), i = try need(index, "index")
             if let why = q.layout.mismatch(i.layout) {
@@ -42,9 +44,11 @@ public enum Preconditioner {
             }
             guard mc >= 0, mc <= 1 else { throw PlaypenError("--mixing-coefficient \(mc) is outside [0, 1]") }
             let a = Float(mc), b = Float(1 - mc)
-            return q.layout.modules.indices.map { m in
-                let hq = q.mean(m), hi = i.mean(m)
-                return (0..<hq.count).map { hq[$0] * a + hi[$0] * b }
+            return { m in
+                var hq = q.mean(m)
+                let hi = i.mean(m)
+                for k in hq.indices { hq[k] = hq[k] * a + hi[k] * b }
+                return hq
             }
         }
     }

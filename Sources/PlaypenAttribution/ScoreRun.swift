@@ -7,6 +7,8 @@ public struct ScoreResult: Sendable {
     public var scores: [Float]
     /// 1 = highest score; ties by index.
     public var ranks: [Int]
+    /// Seconds spent reducing the query and inverting preconditioners, before streaming the train rows.
+    public var setupSeconds: Double = 0
 
     public var records: [ScoreRecord] {
         rowIds.indices.map { ScoreRecord(rowId: rowIds[$0], index: $0, score: scores[$0], rank: ranks[$0]) }
@@ -54,9 +56,11 @@ public enum ScoreRun {
             throw PlaypenError("\(query.name): the query was reduced with unit normalisation \(u ? "on" : "off") but scoring has it \(options.unitNormalize ? "on" : "off")")
         }
         let layout = train.info.layout
+        let setupStart = Date()
         let q = try queryRow(query, options: options)
         let scorer = try AttributionScorer(layout: layout, query: q, queryMoment: queryMoment,
                                            indexMoment: indexMoment, options: options)
+        let setupSeconds = Date().timeIntervalSince(setupStart)
         var rowIds: [String] = []
         var scores: [Float] = []
         var bad: [(index: Int, rowId: String, zero: Bool)] = []
@@ -106,6 +110,6 @@ public enum ScoreRun {
             let hint = bad.contains { $0.zero } ? "; all-zero rows have no target tokens: --allow-zero-rows scores them 0" : ""
             throw PlaypenError("\(train.name): \(bad.count) train row(s) cannot be scored: \(shown)\(bad.count > 10 ? ", ..." : "")\(hint)")
         }
-        return ScoreResult(rowIds: rowIds, scores: scores, ranks: rankScores(scores))
+        return ScoreResult(rowIds: rowIds, scores: scores, ranks: rankScores(scores), setupSeconds: setupSeconds)
     }
 }

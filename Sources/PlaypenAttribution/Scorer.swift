@@ -109,51 +109,42 @@ public final class AttributionScorer: @unchecked Sendable {
                                            mixingCoefficient: options.mixingCoefficient)
         let offsets = layout.offsets
         let power: Double = options.semantics == .bergson2 && options.unitNormalize ? -0.5 : -1
-        var inverses: [[Float]]? = nil
+        let keepTransform = options.semantics == .bergson2 && options.unitNormalize
+        // Module by module: one mixed matrix and one inverse alive at a time (plus the train-side
+        // H^-1/2 matrices that bergson-2 with unit normalisation keeps).
+        var w = query
+        var transform: [[Float]] = []
         if let mixed {
-            inverses = try layout.modules.indices.map { m in
-                try Preconditioner.inverse(mixed[m], dim: layout.width(m), semantics: options.semantics,
-                                           damping: options.damping, power: power, module: layout.modules[m].name)
-            }
-        }
-        func apply(_ v: [Float], _ k: [[Float]]) -> [Float] {
-            var out = [Float](repeating: 0, count: v.count)
             for m in layout.modules.indices {
                 let d = layout.width(m)
-                v.withUnsafeBufferPointer { vp in
-                    out.withUnsafeMutableBufferPointer { op in
-                        // row vector times symmetric matrix: out(m) = v(m) K = K v(m)
-                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(d), Int32(d), 1, k[m], Int32(d),
-                                    vp.baseAddress! + offsets[m], 1, 0, op.baseAddress! + offsets[m], 1)
-                    }
+                let k = try Preconditioner.inverse(mixed(m), dim: d, semantics: options.semantics,
+                                                   damping: options.damping, power: power,
+                                                   module: layout.modules[m].name)
+                var part = Array(w[offsets[m]..<(offsets[m] + d)])
+                part = Self.rowTimes(part, k, d)
+                if keepTransform {
+                    part = Self.rowTimes(part, k, d)
+                    transform.append(k)
                 }
+                w.replaceSubrange(offsets[m]..<(offsets[m] + d), with: part)
             }
-            return out
         }
-        var w = query
-        switch options.semantics {
-        case .bergson05:
-            if let inverses { w = apply(w, inverses) }
+        trainTransform = keepTransform && mixed != nil ? transform : nil
+        if options.semantics == .bergson05 {
             var ss = 0.0
             for v in w { ss += Double(v) * Double(v) }
             guard ss > 0 else { throw PlaypenError("query gradient is zero: nothing to score against") }
             let norm = Float(ss.squareRoot())
             w = w.map { $0 / norm }
-            trainTransform = nil
-        case .bergson2:
-            if let inverses {
-                w = apply(w, inverses)
-                if options.unitNormalize {
-                    w = apply(w, inverses)
-                    trainTransform = inverses
-                } else {
-                    trainTransform = nil
-                }
-            } else {
-                trainTransform = nil
-            }
         }
         direction = w
+    }
+
+    /// Row vector times a symmetric d x d matrix (= K v).
+    static func rowTimes(_ v: [Float], _ k: [Float], _ d: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: d)
+        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(d), Int32(d), 1, k, Int32(d), v, 1, 0, &out, 1)
+        return out
     }
 
     /// A train row that cannot be scored.

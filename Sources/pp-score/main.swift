@@ -97,14 +97,15 @@ struct Score: ParsableCommand {
             seen = rows
         }
         progress.finish()
-        let scoreSeconds = Date().timeIntervalSince(scoreStart)
+        let scoreSeconds = Date().timeIntervalSince(scoreStart) - result.setupSeconds
         try ScoreFiles.writeScores(result, to: output)
         var manifest = RunContext.current.manifest(seed: nil)
         hashed.wait()
         let trainSize = (try? FileManager.default.attributesOfItem(atPath: train)[.size] as? Int) ?? nil
         manifest.inputs.append((path: train, sha256: try trainHash!.get(), bytes: trainSize))
         for path in [query] + [queryPreconditioner, indexPreconditioner].compactMap({ $0 }) {
-            try manifest.addInput(path)
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+            manifest.inputs.append((path: path, sha256: try fileSHA256(path), bytes: size))
         }
         manifest.results["rows"] = .int(result.scores.count)
         manifest.results["preconditioning"] = .string(mode.rawValue)
@@ -122,8 +123,9 @@ struct Score: ParsableCommand {
         try manifest.write(for: output)
         let seconds = Date().timeIntervalSince(RunContext.current.startedAt)
         let gb = Double(result.scores.count * trainSource.info.layout.rowWidth * 4) / 1e9
-        common.log(String(format: "pp-score: scored %d rows (%@, %@ preconditioning): %.2f GB of gradients in %.2f s (%.2f GB/s); %.1f s in all with input hashing",
-                          result.scores.count, semantics.rawValue, mode.rawValue, gb, scoreSeconds, gb / scoreSeconds, seconds))
+        common.log(String(format: "pp-score: scored %d rows (%@, %@ preconditioning): %.2f GB of gradients streamed in %.2f s (%.2f GB/s) after %.1f s of query/preconditioner setup; %.1f s in all",
+                          result.scores.count, semantics.rawValue, mode.rawValue, gb, scoreSeconds, gb / scoreSeconds,
+                          result.setupSeconds, seconds))
     }
 
     static func defaultRankedPath(_ output: String) -> String {

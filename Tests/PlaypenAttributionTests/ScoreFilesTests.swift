@@ -54,17 +54,23 @@ struct ScoreFilesTests {
         try ScoreFiles.writeScores(onDisk, to: dir + "/scores.jsonl.zst")
         let back = try ScoreFiles.readScores(path: dir + "/scores.jsonl.zst")
         #expect(back == onDisk.records)
-        // Schema: exactly these keys, in this order; ranks a permutation of 1..N.
+        // Schema: every record validates, keys in this order; ranks a permutation of 1..N.
+        let schema = try JSONSchema(path: Self.schemaPath("scores.schema.json"))
         let text = try JSONLinesReader(path: dir + "/scores.jsonl.zst")
         var ranks: [Int] = []
         while let v = try text.next() {
+            #expect(schema.violations(of: v).isEmpty, "\(schema.violations(of: v))")
             #expect(v.object?.keys == ["row_id", "index", "score", "rank"])
             ranks.append(v["rank"]!.int!)
         }
         #expect(ranks.sorted() == Array(1...40))
-        let schema = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("schemas/scores.schema.json")))
-        #expect(schema["required"]?.array?.compactMap(\.string) == ["row_id", "index", "score", "rank"])
+        // The validator does reject a wrong record.
+        #expect(!schema.violations(of: ["row_id": "a", "index": 0, "score": 1.0, "rank": 0]).isEmpty)
+    }
+
+    static func schemaPath(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("schemas/\(name)").path
     }
 
     @Test("Ranked examples: top K descending, bottom K ascending, joined with the examples file")
@@ -84,6 +90,7 @@ struct ScoreFilesTests {
         try examples.commit()
         try ScoreFiles.writeRanked(result, topK: 3, examplesPath: dir + "/examples.jsonl.zst", to: dir + "/ranked.json")
         let list = try JSONValue.parse(Data(contentsOf: URL(fileURLWithPath: dir + "/ranked.json"))).array!
+        let rankedSchema = try JSONSchema(path: Self.schemaPath("ranked-example.schema.json"))
         #expect(list.count == 6)
         #expect(list.map { $0["bucket"]!.string! } == ["top", "top", "top", "bottom", "bottom", "bottom"])
         #expect(list.map { $0["rank"]!.int! } == [1, 2, 3, 40, 39, 38])
@@ -94,6 +101,7 @@ struct ScoreFilesTests {
             #expect(entry["messages"]![0]!["content"]!.string == "m\(i)")
             #expect(Float(entry["score"]!.double!) == result.scores[i])
             #expect(entry.object!.keys == ["bucket", "rank", "row_id", "index", "score", "task_id", "outcome", "messages", "meta"])
+            #expect(rankedSchema.violations(of: entry).isEmpty, "\(rankedSchema.violations(of: entry))")
         }
         // A scored row missing from the examples file is an error naming it.
         let partial = try JSONLinesWriter(path: dir + "/partial.jsonl")
