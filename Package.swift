@@ -29,24 +29,30 @@ let package = Package(
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
 
         // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
-        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
-        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData"]),
+        .target(name: "CSHA256"),
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO", "CSHA256"]),
+        .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData", "CSHA256"]),
+        .executableTarget(name: "pp-filter", dependencies: [
+            "PlaypenData", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "pp-synth", dependencies: [
+            "PlaypenData", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // contrast: statistics library, the pp-contrast pipeline and its executable
         .target(name: "PlaypenStats", dependencies: ["PlaypenIO"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-contrast", dependencies: [
-            "PlaypenStats", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO"]),
+            "PlaypenStats", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO", "pp-contrast"]),
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
         .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
         .executableTarget(name: "pp-score", dependencies: [
-            "PlaypenAttribution", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", "CSHA256", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
         // --- SAE (helper sae) ---
-        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS"], swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO"]),
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData", "PlaypenTrain"],
+                swiftSettings: numericSettings),
+        .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO", "PlaypenModel"]),
         .executableTarget(name: "pp-sae", dependencies: [
-            "PlaypenSAE", "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenSAE", "PlaypenIO", "PlaypenCLI", "PlaypenModel", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
@@ -72,6 +78,13 @@ let package = Package(
         .testTarget(name: "PlaypenCLITests", dependencies: [
             "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // --- pipeline: pp-eval (word success, game replay), shard/reproducibility tests ---
+        .target(name: "PlaypenEval", dependencies: ["PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenTrain", "PlaypenSAE", "PlaypenAttribution"]),
+        .executableTarget(name: "pp-eval", dependencies: [
+            "PlaypenEval", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .testTarget(name: "PlaypenEvalTests", dependencies: [
+            "PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "pp-eval", "pp-filter", "pp-train", "pp-sae"]),
+        // --- end pipeline ---
         .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
 )

@@ -29,3 +29,11 @@ model:
 	  rm -f "$(MODEL_GGUF).tmp"; echo "make model: sha256 mismatch for the assembled GGUF" >&2; exit 1; fi; \
 	mv "$(MODEL_GGUF).tmp" "$(MODEL_GGUF)"; \
 	echo "$(MODEL_GGUF)"
+
+BENCH_THREADS ?= $(shell nproc)
+REFERENCE_PYTHON ?= $(if $(wildcard .cache/refenv/bin/python),.cache/refenv/bin/python,/work/refenv/bin/python)
+
+bench-model: model
+	swift build -c release --product pp-model
+	$(REFERENCE_PYTHON) scripts/bench/model_bench.py --gguf "$(MODEL_GGUF)" --pp-model .build/release/pp-model \
+	  --tokens 384 --threads $(BENCH_THREADS)

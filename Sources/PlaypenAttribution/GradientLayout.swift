@@ -9,6 +9,10 @@ public struct GradientModule: Codable, Sendable, Equatable {
     public var outFeatures: Int
     public var inFeatures: Int
 
+    enum CodingKeys: String, CodingKey {
+        case name, outFeatures = "out_features", inFeatures = "in_features"
+    }
+
     public init(name: String, outFeatures: Int, inFeatures: Int) {
         self.name = name
         self.outFeatures = outFeatures

@@ -26,6 +26,12 @@ public struct GradientStreamInfo: Codable, Sendable, Equatable {
     /// sha256 of the base model file (GGUF or the safetensors index).
     public var modelSHA256: String?
 
+    enum CodingKeys: String, CodingKey {
+        case layout, kind, unitNormalized = "unit_normalized", reduceSemantics = "reduce_semantics"
+        case reducedRows = "reduced_rows", lossReduction = "loss_reduction", adapterSHA256 = "adapter_sha256"
+        case modelSHA256 = "model_sha256"
+    }
+
     public init(layout: GradientLayout, kind: Kind = .perExample, unitNormalized: Bool? = nil,
                 reduceSemantics: ScoreSemantics? = nil, reducedRows: Int? = nil, lossReduction: String = "mean",
                 adapterSHA256: String? = nil, modelSHA256: String? = nil)
@@ -113,6 +119,26 @@ public final class InMemoryGradients: GradientSource {
                                        values: v.baseAddress! + start * width, rowStride: width))
                 start = end
             }
+        }
+    }
+}
+
+extension GradientStreamInfo {
+    /// The manifest key under which pp-grad stores this in a tensor stream header.
+    public static let manifestKey = "attribution"
+
+    public func jsonValue() throws -> JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(self)
+        return try JSONValue.parse(data)
+    }
+
+    public static func from(_ value: JSONValue, source: String) throws -> GradientStreamInfo {
+        do {
+            return try JSONDecoder().decode(GradientStreamInfo.self, from: Data(value.serialized().utf8))
+        } catch {
+            throw PlaypenError("\(source): the \"\(manifestKey)\" manifest entry is not a gradient stream description: \(error)")
         }
     }
 }

@@ -22,7 +22,7 @@ public enum ScoreRun {
         var rows = 0
         var reducer = MeanReducer(width: width, unitNormalize: options.unitNormalize, semantics: options.semantics)
         var single: [Float] = []
-        try query.forEachChunk(maxRows: 256) { chunk in
+        try query.forEachChunk(maxRows: 8) { chunk in
             for r in 0..<chunk.count {
                 let row = UnsafeBufferPointer(start: chunk.values + r * chunk.rowStride, count: width)
                 if let bad = row.firstIndex(where: { !$0.isFinite }) {
@@ -61,29 +61,36 @@ public enum ScoreRun {
         var scores: [Float] = []
         var bad: [(index: Int, rowId: String, zero: Bool)] = []
         let workers = max(1, threads)
-        try train.forEachChunk(maxRows: chunkRows * workers) { chunk in
+        // Rows are scored in blocks of `chunkRows` aligned to multiples of `chunkRows` in the
+        // stream, whatever the thread count: BLAS results for a row can depend on the block it is
+        // in, so fixed blocks keep scores byte-identical across --threads and sharding.
+        let block = max(1, chunkRows)
+        try train.forEachChunk(maxRows: block * workers) { chunk in
             let base = scores.count
-            guard chunk.firstIndex == base else {
+            guard chunk.firstIndex == base, base % block == 0 else {
                 throw PlaypenError("\(train.name): rows out of order at \(chunk.firstIndex)")
             }
             rowIds.append(contentsOf: chunk.rowIds)
             scores.append(contentsOf: repeatElement(Float.nan, count: chunk.count))
-            let per = (chunk.count + workers - 1) / workers
-            var parts = [[AttributionScorer.BadRow]](repeating: [], count: workers)
+            let blocks = (chunk.count + block - 1) / block
+            var parts = [[AttributionScorer.BadRow]](repeating: [], count: blocks)
             scores.withUnsafeMutableBufferPointer { out in
                 parts.withUnsafeMutableBufferPointer { partsPointer in
                     nonisolated(unsafe) let o = out.baseAddress! + base
                     nonisolated(unsafe) let pp = partsPointer
                     nonisolated(unsafe) let values = chunk.values
                     let stride = chunk.rowStride, count = chunk.count
-                    let work: @Sendable (Int) -> Void = { w in
-                        let start = w * per, end = min(count, start + per)
-                        guard start < end else { return }
-                        pp[w] = scorer.score(rows: values + start * stride, count: end - start, rowStride: stride,
+                    let work: @Sendable (Int) -> Void = { b in
+                        let start = b * block, end = min(count, start + block)
+                        pp[b] = scorer.score(rows: values + start * stride, count: end - start, rowStride: stride,
                                              scores: o + start, zeroRowsScoreZero: allowZeroRows)
                             .map { AttributionScorer.BadRow(position: $0.position + start, zero: $0.zero) }
                     }
-                    if workers == 1 { work(0) } else { DispatchQueue.concurrentPerform(iterations: workers, execute: work) }
+                    if workers == 1 || blocks == 1 {
+                        for b in 0..<blocks { work(b) }
+                    } else {
+                        DispatchQueue.concurrentPerform(iterations: blocks, execute: work)
+                    }
                 }
             }
             for part in parts {

@@ -15,7 +15,8 @@ public struct ArgumentSpec: Sendable, Equatable {
     public var key: String
 }
 
-/// `--config file.json`: a JSON object whose keys are long flag names, applied by rewriting
+/// `--config file.json`: a JSON object whose keys are long flag names (or a manifest, whose
+/// effective `config` is used), applied by rewriting
 /// argv before parsing. Values: a string or number for an option, an array for a repeatable
 /// option or for positionals (key = the argument's value name, e.g. "input"), true/false for a
 /// flag. Any flag given on the command line wins over the file, and an unknown key is an error.
@@ -73,6 +74,11 @@ public enum ConfigFile {
         }
         guard let object = value.object else {
             throw PlaypenError("\(path): invalid config: a JSON \(value.kindName), expected an object of flag names")
+        }
+        // A manifest (<artifact>.manifest.json) works as a config: its effective "config" is used,
+        // so `--config out.manifest.json` repeats the run that made `out`.
+        if object["tool"]?.string != nil, let config = object["config"]?.object, object["argv"] != nil {
+            return config
         }
         return object
     }
@@ -220,7 +226,9 @@ public enum ConfigFile {
                 if let values = given[spec.key] {
                     config[spec.key] = spec.isRepeating ? .array(values.map { .string($0) }) : .string(values.last!)
                 } else if let d = spec.defaultValue {
-                    config[spec.key] = spec.isRepeating ? .array([]) : .string(d)
+                    // ArgumentParser describes an array default as its elements joined by ", ".
+                    config[spec.key] = spec.isRepeating
+                        ? .array(d.isEmpty ? [] : d.components(separatedBy: ", ").map { .string($0) }) : .string(d)
                 } else {
                     config[spec.key] = spec.isRepeating ? .array([]) : .null
                 }

@@ -48,14 +48,47 @@ public struct Manifest {
         self.startedAt = startedAt
     }
 
-    /// Records an input file with its sha256 (stdin is recorded without one).
+    /// Records an input with its sha256 (stdin is recorded without one). A directory (a model or
+    /// adapter folder) gets a tree hash: the sha256 of `sha256sum`'s listing of its regular files
+    /// in byte order of their relative paths, i.e.
+    /// `cd DIR && find . -type f -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum | sha256sum`.
     public mutating func addInput(_ path: String) throws {
         if path == "-" {
             inputs.append((path: "-", sha256: nil, bytes: nil))
             return
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let (hash, bytes) = try Manifest.treeHash(path)
+            inputs.append((path: path, sha256: hash, bytes: bytes))
+            return
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
         inputs.append((path: path, sha256: try SHA256.hash(path: path), bytes: size))
+    }
+
+    /// The tree hash of a directory (see `addInput`) and the total size of its files.
+    public static func treeHash(_ directory: String) throws -> (String, Int) {
+        guard let walker = FileManager.default.enumerator(atPath: directory) else {
+            throw PlaypenError("\(directory): cannot list directory")
+        }
+        var files: [String] = []
+        while let relative = walker.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            let full = directory + "/" + relative
+            if FileManager.default.fileExists(atPath: full, isDirectory: &isDirectory), !isDirectory.boolValue {
+                files.append(relative)
+            }
+        }
+        files.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        var listing = ""
+        var total = 0
+        for relative in files {
+            let full = directory + "/" + relative
+            listing += try SHA256.hash(path: full) + "  " + relative + "\n"
+            total += (try? FileManager.default.attributesOfItem(atPath: full)[.size] as? Int) ?? 0
+        }
+        return (SHA256.hash(Array(listing.utf8)), total)
     }
 
     public var json: JSONValue {

@@ -107,10 +107,20 @@ public struct ExampleRecord: Sendable, Equatable {
     /// `{"row_id","index","split","prompt","completion","messages","meta"}` as one compact line
     /// (no trailing newline).
     public func write(_ w: inout JSONBytesWriter) {
+        ExampleRecord.writeHead(&w, rowID: rowID)
+        w.int(index)
+        writeTail(&w)
+    }
+
+    /// Everything before the index value.
+    static func writeHead(_ w: inout JSONBytesWriter, rowID: String) {
         w.raw("{\"row_id\":")
         w.string(rowID)
         w.raw(",\"index\":")
-        w.int(index)
+    }
+
+    /// Everything after the index value.
+    func writeTail(_ w: inout JSONBytesWriter) {
         w.raw(",\"split\":")
         w.string(split)
         w.raw(",\"prompt\":")
@@ -163,38 +173,83 @@ public struct ExampleFilter: Sendable {
 
     /// Decides one row; returns its record if kept.
     public mutating func process(_ row: PlaypenRow) -> ExampleRecord? {
-        counts.read += 1
-        let meta = row.meta
-        if !anyGame && !options.games.contains(meta.game) {
-            counts.wrongGame += 1
-            if gamesSeen.count < 64 { gamesSeen.insert(meta.game) }
-            return nil
-        }
-        if !anyRole && !options.roles.contains(meta.gameRole) {
-            counts.wrongRole += 1
-            if rolesSeen.count < 64 { rolesSeen.insert(meta.gameRole) }
-            return nil
-        }
+        guard let split = screen(row.meta, hasAssistantMessage: row.lastAssistantIndex != nil) else { return nil }
+        return convert(row, split: split)
+    }
+
+    /// What the meta-only tests decided for one row.
+    public enum Verdict: Sendable, Equatable {
+        case wrongGame(String)
+        case wrongRole(String)
+        case droppedOutcome
+        case noAssistantMessage
+        case otherSplit(String)
+        /// Passed; the row's split.
+        case pass(String)
+    }
+
+    /// The tests that need only the meta (game, role, outcome, an assistant message, the selected
+    /// split), without counting (safe to call from several threads).
+    public func classify(_ meta: RowMeta, hasAssistantMessage: Bool) -> Verdict {
+        if !anyGame && !options.games.contains(meta.game) { return .wrongGame(meta.game) }
+        if !anyRole && !options.roles.contains(meta.gameRole) { return .wrongRole(meta.gameRole) }
         if let outcome = meta.outcome {
-            if options.dropOutcomes.contains(outcome) { counts.droppedOutcome += 1; return nil }
+            if options.dropOutcomes.contains(outcome) { return .droppedOutcome }
         } else if dropNull {
-            counts.droppedOutcome += 1
-            return nil
+            return .droppedOutcome
         }
-        guard row.lastAssistantIndex != nil else { counts.noAssistantMessage += 1; return nil }
+        guard hasAssistantMessage else { return .noAssistantMessage }
         let split = options.split.split(of: meta)
-        if let select = options.select, split != select {
+        if let select = options.select, split != select { return .otherSplit(split) }
+        return .pass(split)
+    }
+
+    /// Counts a verdict (rows must be tallied in input order); returns the split if it passed.
+    public mutating func tally(_ verdict: Verdict) -> String? {
+        counts.read += 1
+        switch verdict {
+        case .wrongGame(let game):
+            counts.wrongGame += 1
+            if gamesSeen.count < 64 { gamesSeen.insert(game) }
+        case .wrongRole(let role):
+            counts.wrongRole += 1
+            if rolesSeen.count < 64 { rolesSeen.insert(role) }
+        case .droppedOutcome:
+            counts.droppedOutcome += 1
+        case .noAssistantMessage:
+            counts.noAssistantMessage += 1
+        case .otherSplit(let split):
             counts.otherSplit += 1
-            splitsSeen.insert(split)
-            return nil
+            if splitsSeen.count < 64 { splitsSeen.insert(split) }
+        case .pass(let split):
+            return split
         }
+        return nil
+    }
+
+    /// `classify` and `tally`: returns the row's split if it passes, else counts the reason.
+    public mutating func screen(_ meta: RowMeta, hasAssistantMessage: Bool) -> String? {
+        tally(classify(meta, hasAssistantMessage: hasAssistantMessage))
+    }
+
+    /// The rest for a row that passed `screen`: prompt/completion (dropping an empty completion),
+    /// row id and index.
+    public mutating func convert(_ row: PlaypenRow, split: String) -> ExampleRecord? {
         let pc = row.promptCompletion()
-        if pc.completion.isEmpty { counts.emptyCompletion += 1; return nil }
+        if pc.completion.isEmpty { countEmptyCompletion(); return nil }
         let record = ExampleRecord(rowID: row.rowID(), index: counts.kept, split: split,
                                    prompt: pc.prompt, completion: pc.completion, row: row)
         counts.kept += 1
         return record
     }
+
+    /// For callers that convert rows themselves (the parallel path): the next record's index.
+    public mutating func nextIndex() -> Int {
+        counts.kept += 1
+        return counts.kept - 1
+    }
+
+    public mutating func countEmptyCompletion() { counts.emptyCompletion += 1 }
 
     /// Throws when nothing was kept, naming the filter that removed the last rows.
     public func checkNotEmpty(input: String) throws {

@@ -50,7 +50,18 @@ public struct JSONBytesWriter {
         let n = u.count
         var runStart = 0
         var i = 0
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
         while i < n {
+            // Skip eight ordinary bytes at a time (SWAR test for '"', '\\' and bytes < 0x20).
+            if i + 8 <= n {
+                let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+                let q = x ^ (ones &* 0x22)
+                let b = x ^ (ones &* 0x5C)
+                let flags = ((q &- ones) & ~q | (b &- ones) & ~b | (x &- ones &* 0x20) & ~x) & highs
+                if flags == 0 { i += 8; continue }
+                i += flags.trailingZeroBitCount >> 3
+            }
             let c = base[i]
             if c >= 0x20 && c != 0x22 && c != 0x5c { i += 1; continue }
             if i > runStart { bytes.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: i - runStart)) }

@@ -63,12 +63,29 @@ extension PlaypenRow {
     /// `rows.jsonl:12: invalid JSON at column 40: expected ',' or '}', found ']'` or
     /// `rows.jsonl:12: meta.game_role is missing (expected a string)`.
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String) throws -> PlaypenRow {
+        var messages: [Message] = []
+        let (meta, _) = try scan(bytes, location: location(), messages: &messages, full: true)
+        return PlaypenRow(messages: messages, meta: meta)
+    }
+
+    /// Validates a whole line like `decode` but materialises only `meta`; message strings are
+    /// checked and skipped. Returns the meta and whether any message has role "assistant".
+    /// (pp-filter screens every row this way and decodes only the rows it keeps.)
+    public static func screen(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String) throws
+        -> (meta: RowMeta, hasAssistantMessage: Bool)
+    {
+        var messages: [Message] = []
+        return try scan(bytes, location: location(), messages: &messages, full: false)
+    }
+
+    private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String,
+                             messages: inout [Message], full: Bool) throws -> (RowMeta, Bool) {
         var scanner = RowScanner(bytes)
         defer { scanner.releaseKeys() }
         do {
-            let row = try decodeRow(&scanner)
+            let result = try decodeRow(&scanner, messages: &messages, full: full)
             try scanner.expectEnd()
-            return row
+            return result
         } catch let e as RowSyntaxError {
             throw PlaypenError("\(location()): invalid JSON at byte \(e.column): \(e.message)")
         } catch let e as RowSchemaError {
@@ -85,13 +102,18 @@ extension PlaypenRow {
         }
     }
 
+    /// Decodes a line as handed out by `JSONLinesReader.nextLine()`.
+    public static func decode(_ line: UnsafeRawBufferPointer, location: @autoclosure () -> String) throws -> PlaypenRow {
+        try decode(line.assumingMemoryBound(to: UInt8.self), location: location())
+    }
+
     /// Decodes a row from a Swift string (tests, small inputs).
     public static func decode(_ text: String, location: @autoclosure () -> String = "<string>") throws -> PlaypenRow {
         var text = text
         return try text.withUTF8 { try decode($0, location: location()) }
     }
 
-    private static func kindName(_ k: RowJSONKind) -> String {
+    static func kindName(_ k: RowJSONKind) -> String {
         switch k {
         case .object: return "an object"
         case .array: return "an array"
@@ -102,53 +124,60 @@ extension PlaypenRow {
         }
     }
 
-    private static func requireKind(_ s: inout RowScanner, _ kind: RowJSONKind, _ field: String) throws {
+    static func requireKind(_ s: inout RowScanner, _ kind: RowJSONKind, _ field: @autoclosure () -> String) throws {
         let found = try s.peekKind()
         if found != kind {
-            throw RowSchemaError(message: "\(field) is \(kindName(found)), expected \(kindName(kind))")
+            throw RowSchemaError(message: "\(field()) is \(kindName(found)), expected \(kindName(kind))")
         }
     }
 
-    private static func string(_ s: inout RowScanner, _ field: String) throws -> String {
-        try requireKind(&s, .string, field)
+    static func string(_ s: inout RowScanner, _ field: @autoclosure () -> String) throws -> String {
+        try requireKind(&s, .string, field())
         return try s.string()
     }
 
-    private static func optionalString(_ s: inout RowScanner, _ field: String) throws -> String? {
+    private static func optionalString(_ s: inout RowScanner, _ field: @autoclosure () -> String) throws -> String? {
         if try s.null() { return nil }
         let found = try s.peekKind()
         if found != .string {
-            throw RowSchemaError(message: "\(field) is \(kindName(found)), expected a string or null")
+            throw RowSchemaError(message: "\(field()) is \(kindName(found)), expected a string or null")
         }
         return try s.string()
     }
 
-    static func decodeRow(_ s: inout RowScanner) throws -> PlaypenRow {
+    static func decodeRow(_ s: inout RowScanner, messages: inout [Message], full: Bool) throws -> (RowMeta, Bool) {
         let top = try s.peekKind()
         if top != .object { throw RowSchemaError(message: "row is \(kindName(top)), expected an object with \"messages\" and \"meta\"") }
-        var messages: [Message]? = nil
+        var sawMessages = false
+        var hasAssistant = false
         var meta: RowMeta? = nil
         try s.forEachMember { s, key in
             if bytesEqual(key, "messages") {
                 try requireKind(&s, .array, "messages")
-                var list: [Message] = []
-                list.reserveCapacity(8)
+                messages.removeAll(keepingCapacity: true)
+                hasAssistant = false
                 try s.forEachElement { s, i in
-                    list.append(try decodeMessage(&s, i))
+                    if full {
+                        let m = try decodeMessage(&s, i)
+                        hasAssistant = hasAssistant || m.role == "assistant"
+                        messages.append(m)
+                    } else {
+                        hasAssistant = try skipMessage(&s, i) || hasAssistant
+                    }
                 }
-                messages = list
+                sawMessages = true
             } else if bytesEqual(key, "meta") {
                 meta = try decodeMeta(&s)
             } else {
                 try s.skipValue()
             }
         }
-        guard let messages else { throw RowSchemaError(message: "\"messages\" is missing (expected an array of {role, content})") }
+        guard sawMessages else { throw RowSchemaError(message: "\"messages\" is missing (expected an array of {role, content})") }
         guard let meta else { throw RowSchemaError(message: "\"meta\" is missing (expected an object with game, experiment, task_id, game_role, ...)") }
-        return PlaypenRow(messages: messages, meta: meta)
+        return (meta, hasAssistant)
     }
 
-    private static func decodeMessage(_ s: inout RowScanner, _ i: Int) throws -> Message {
+    static func decodeMessage(_ s: inout RowScanner, _ i: Int) throws -> Message {
         let kind = try s.peekKind()
         if kind != .object { throw RowSchemaError(message: "messages[\(i)] is \(kindName(kind)), expected an object with role and content") }
         var role: String? = nil
@@ -167,7 +196,41 @@ extension PlaypenRow {
         return Message(role: role, content: content)
     }
 
-    private static func decodeMeta(_ s: inout RowScanner) throws -> RowMeta {
+    /// Validates a message without materialising it; true if its role is "assistant".
+    private static func skipMessage(_ s: inout RowScanner, _ i: Int) throws -> Bool {
+        let kind = try s.peekKind()
+        if kind != .object { throw RowSchemaError(message: "messages[\(i)] is \(kindName(kind)), expected an object with role and content") }
+        var isAssistant: Bool? = nil
+        var sawContent = false
+        try s.forEachMember { s, key in
+            if bytesEqual(key, "role") {
+                try requireKind(&s, .string, "messages[\(i)].role")
+                let (raw, escaped) = try s.skipString()
+                isAssistant = escaped ? (try decodedRole(raw) == "assistant") : bytesEqual(raw, "assistant")
+            } else if bytesEqual(key, "content") {
+                try requireKind(&s, .string, "messages[\(i)].content")
+                _ = try s.skipString()
+                sawContent = true
+            } else {
+                try s.skipValue()
+            }
+        }
+        guard let isAssistant else { throw RowSchemaError(message: "messages[\(i)].role is missing (expected a string)") }
+        guard sawContent else { throw RowSchemaError(message: "messages[\(i)].content is missing (expected a string)") }
+        return isAssistant
+    }
+
+    private static func decodedRole(_ raw: UnsafeBufferPointer<UInt8>) throws -> String {
+        var quoted: [UInt8] = [0x22]
+        quoted.append(contentsOf: raw)
+        quoted.append(0x22)
+        return try quoted.withUnsafeBufferPointer { buffer in
+            var s = RowScanner(buffer)
+            return try s.string()
+        }
+    }
+
+    static func decodeMeta(_ s: inout RowScanner) throws -> RowMeta {
         try requireKind(&s, .object, "meta")
         var game: String?, experiment: String?, role: String?
         var player: String?, model: String?, outcome: String?
@@ -222,7 +285,9 @@ extension PlaypenRow {
     }
 
     /// `"meta":{...}` in the dataset's key order.
-    func writeMeta(_ w: inout JSONBytesWriter) {
+    func writeMeta(_ w: inout JSONBytesWriter) { PlaypenRow.writeMeta(meta, &w) }
+
+    static func writeMeta(_ meta: RowMeta, _ w: inout JSONBytesWriter) {
         w.raw("\"meta\":{\"game\":")
         w.string(meta.game)
         w.raw(",\"experiment\":")
@@ -263,7 +328,14 @@ extension PlaypenRow {
             w.string(m.role)
             w.byte(UInt8(ascii: "}"))
         }
-        w.raw("],\"meta\":{\"experiment\":")
+        w.raw("],")
+        PlaypenRow.writeCanonicalMeta(meta, &w)
+        w.byte(UInt8(ascii: "}"))
+    }
+
+    /// `"meta":{...}` of the canonical form (sorted keys).
+    static func writeCanonicalMeta(_ meta: RowMeta, _ w: inout JSONBytesWriter) {
+        w.raw("\"meta\":{\"experiment\":")
         w.string(meta.experiment)
         w.raw(",\"game\":")
         w.string(meta.game)
@@ -277,6 +349,6 @@ extension PlaypenRow {
         w.optionalString(meta.playerName)
         w.raw(",\"task_id\":")
         w.int(meta.taskID)
-        w.raw("}}")
+        w.byte(UInt8(ascii: "}"))
     }
 }

@@ -165,18 +165,29 @@ struct RowScanner {
 
     /// A string value. Throws a syntax error on malformed strings.
     mutating func string() throws(RowSyntaxError) -> String {
+        try stringBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// Appends the decoded bytes of a string value to `out` (UTF-8 as found: not validated).
+    mutating func appendString(to out: inout [UInt8]) throws(RowSyntaxError) {
+        try stringBytes { out.append(contentsOf: $0) }
+    }
+
+    /// Calls `body` with the decoded bytes of a string value (valid only during the call).
+    @inline(__always)
+    mutating func stringBytes<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) throws(RowSyntaxError) -> R {
         skipWhitespace()
         guard pos < end, base[pos] == UInt8(ascii: "\"") else {
             throw fail("expected a string, found \(describeHere())")
         }
         let start = pos + 1
-        var i = start
+        var i = nextSpecial(from: start)
         // Fast path: no escapes.
         while i < end {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
-                return String(decoding: UnsafeBufferPointer(start: base + start, count: i - start), as: UTF8.self)
+                return body(UnsafeBufferPointer(start: base + start, count: i - start))
             }
             if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
@@ -189,10 +200,16 @@ struct RowScanner {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
-                return String(decoding: scratch, as: UTF8.self)
+                return scratch.withUnsafeBufferPointer { body($0) }
             }
             if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
-            if c != UInt8(ascii: "\\") { scratch.append(c); i += 1; continue }
+            if c != UInt8(ascii: "\\") {
+                // An ordinary run up to the next special byte, copied in bulk.
+                let next = nextSpecial(from: i + 1)
+                scratch.append(contentsOf: UnsafeBufferPointer(start: base + i, count: next - i))
+                i = next
+                continue
+            }
             i += 1
             guard i < end else { break }
             let e = base[i]
@@ -231,6 +248,63 @@ struct RowScanner {
             }
         }
         throw fail("unterminated string", at: start - 1)
+    }
+
+    /// Index of the first byte at or after `i` that is '"', '\\' or a control character
+    /// (< 0x20), or `end`. Eight bytes at a time (SWAR): the lowest flagged byte is exact.
+    @inline(__always) func nextSpecial(from start: Int) -> Int {
+        var i = start
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        while i + 8 <= end {
+            let x = UnsafeRawPointer(base + i).loadUnaligned(as: UInt64.self)
+            let q = x ^ (ones &* 0x22)
+            let b = x ^ (ones &* 0x5C)
+            let flags = ((q &- ones) & ~q | (b &- ones) & ~b | (x &- ones &* 0x20) & ~x) & highs
+            if flags != 0 { return i + flags.trailingZeroBitCount >> 3 }
+            i += 8
+        }
+        while i < end {
+            let c = base[i]
+            if c == 0x22 || c == 0x5C || c < 0x20 { return i }
+            i += 1
+        }
+        return end
+    }
+
+    /// Skips a string value, validating its syntax; returns its raw bytes (without quotes, escapes
+    /// not decoded) and whether it contains escapes.
+    mutating func skipString() throws(RowSyntaxError) -> (UnsafeBufferPointer<UInt8>, escaped: Bool) {
+        skipWhitespace()
+        guard pos < end, base[pos] == UInt8(ascii: "\"") else {
+            throw fail("expected a string, found \(describeHere())")
+        }
+        let start = pos + 1
+        var i = start
+        var escaped = false
+        while true {
+            i = nextSpecial(from: i)
+            guard i < end else { throw fail("unterminated string", at: start - 1) }
+            let c = base[i]
+            if c == 0x22 {
+                pos = i + 1
+                return (UnsafeBufferPointer(start: base + start, count: i - start), escaped)
+            }
+            if c < 0x20 { throw fail("control character 0x\(String(c, radix: 16)) in string (must be escaped)", at: i) }
+            // A backslash: validate the escape.
+            escaped = true
+            guard i + 1 < end else { throw fail("unterminated string", at: start - 1) }
+            switch base[i + 1] {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                 UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                i += 2
+            case UInt8(ascii: "u"):
+                _ = try hex4(at: i + 2)
+                i += 6
+            default:
+                throw fail("invalid escape '\\\(Character(UnicodeScalar(base[i + 1])))' in string", at: i)
+            }
+        }
     }
 
     private func hex4(at i: Int) throws(RowSyntaxError) -> UInt32 {
@@ -328,7 +402,7 @@ struct RowScanner {
         switch try peekKind() {
         case .object: try forEachMember { s, _ in try s.skipValue(depth: depth + 1) }
         case .array: try forEachElement { s, _ in try s.skipValue(depth: depth + 1) }
-        case .string: _ = try string()
+        case .string: _ = try skipString()
         case .number: _ = try integer()
         case .boolean:
             if base[pos] == UInt8(ascii: "t") { try literal("true") } else { try literal("false") }

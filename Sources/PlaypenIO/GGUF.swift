@@ -221,6 +221,16 @@ public final class GGUFFile: @unchecked Sendable {
         }
     }
 
+    /// Drops the tensor's pages of the mapping from memory (they are re-read from the file on the
+    /// next access); used after dequantizing so the mapped file does not add to peak RSS.
+    public func releasePages(_ info: GGUFTensorInfo) {
+        guard let base = file.base else { return }
+        let page = Int(getpagesize())
+        let start = (info.offset + page - 1) / page * page
+        let end = (info.offset + info.byteCount) / page * page
+        if end > start { _ = madvise(UnsafeMutableRawPointer(mutating: base + start), end - start, Int32(MADV_DONTNEED)) }
+    }
+
     /// Dequantizes a tensor to a new fp32 array.
     public func dequantize(_ name: String) throws -> [Float] {
         let info = try tensor(name)
@@ -282,26 +292,10 @@ public final class GGUFFile: @unchecked Sendable {
     }
 }
 
-/// Conversions from half-precision bit patterns.
-@inline(__always) public func floatFromHalf(_ h: UInt16) -> Float {
-    let sign = UInt32(h & 0x8000) << 16
-    let exp = Int(h >> 10) & 0x1F
-    let mant = UInt32(h & 0x3FF)
-    if exp == 0 {
-        // zero or subnormal: mant * 2^-24
-        let v = Float(mant) * Float(bitPattern: 0x3380_0000)
-        return sign != 0 ? -v : v
-    }
-    if exp == 31 { return Float(bitPattern: sign | 0x7F80_0000 | (mant << 13)) }
-    return Float(bitPattern: sign | UInt32(exp + 112) << 23 | (mant << 13))
-}
-
-@inline(__always) public func floatFromBFloat16(_ h: UInt16) -> Float { Float(bitPattern: UInt32(h) << 16) }
-
 /// Block dequantizers (ggml `dequantize_row_*`); products in fp32 in ggml's order.
 enum GGUFDequant {
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ o: Int) -> Float {
-        floatFromHalf(p.loadUnaligned(fromByteOffset: o, as: UInt16.self).littleEndian)
+        halfToFloat(p.loadUnaligned(fromByteOffset: o, as: UInt16.self).littleEndian)
     }
 
     static func run(_ type: GGMLType, _ src: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ nb: Int) {
@@ -310,9 +304,9 @@ enum GGUFDequant {
         case .f32:
             for i in 0..<nb { y[i] = Float(bitPattern: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
         case .f16:
-            for i in 0..<nb { y[i] = floatFromHalf(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+            for i in 0..<nb { y[i] = halfToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
         case .bf16:
-            for i in 0..<nb { y[i] = floatFromBFloat16(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
+            for i in 0..<nb { y[i] = bfloat16ToFloat(src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
         case .q8_0:
             for b in 0..<nb {
                 let d = half(src, 34 * b), out = y + 32 * b

@@ -18,9 +18,10 @@ public final class GemmaTokenizer: @unchecked Sendable {
     public let padID: Int
     public var vocabSize: Int { pieces.count }
 
+    /// Piece -> id (space runs respelled with ▁). In GGUF mode the merge rank of a concatenated
+    /// pair is the id of the merged piece when that piece is mergeable (`mergeable[id]`).
     private let pieceToID: [String: Int32]
-    /// Merge rank of a concatenated pair (GGUF mode): merged piece -> id, NORMAL tokens only.
-    private let mergedRank: [String: Int32]
+    private let mergeable: [Bool]
     /// Merge rank by pair (tokenizer.json mode): "left right" -> position.
     private let pairRank: [String: Int32]?
     private let byteID: [Int32]
@@ -102,7 +103,7 @@ public final class GemmaTokenizer: @unchecked Sendable {
         padID = pad
         var p2i: [String: Int32] = [:]
         p2i.reserveCapacity(pieces.count)
-        var merged: [String: Int32] = [:]
+        var canMerge = [Bool](repeating: false, count: pieces.count)
         var bytes = [Int32](repeating: -1, count: 256)
         for (i, p) in pieces.enumerated() {
             let t = types[i]
@@ -114,13 +115,13 @@ public final class GemmaTokenizer: @unchecked Sendable {
             // Runs of 2-31 spaces are stored with U+0020; transformers respells them as ▁ runs and
             // (unlike the other user-defined tokens) keeps them in the BPE vocab, so they merge
             // pairwise by rank: 40 spaces give 16 + 24, not SentencePiece's 31 + 9.
-            let spaceRun = t == 4 && p.count >= 2 && p.allSatisfy { $0 == " " }
+            let spaceRun = t == 4 && Self.isSpaceRun(p)
             let piece = spaceRun ? p.replacingOccurrences(of: " ", with: "\u{2581}") : p
             if p2i[piece] == nil { p2i[piece] = Int32(i) }
-            if t == 1 || (spaceRun && merges == nil), merged[piece] == nil { merged[piece] = Int32(i) }
+            canMerge[i] = t == 1 || (spaceRun && merges == nil)
         }
         pieceToID = p2i
-        mergedRank = merged
+        mergeable = canMerge
         if let merges {
             var r: [String: Int32] = [:]
             r.reserveCapacity(merges.count)
@@ -134,9 +135,13 @@ public final class GemmaTokenizer: @unchecked Sendable {
         }
         byteID = bytes
         for (i, p) in pieces.enumerated() where types[i] == 3 || types[i] == 4 {
-            guard !p.isEmpty, merges != nil || !(types[i] == 4 && p.count >= 2 && p.allSatisfy({ $0 == " " })) else { continue }
+            guard !p.isEmpty, merges != nil || !(types[i] == 4 && Self.isSpaceRun(p)) else { continue }
             insertAtomic(p.replacingOccurrences(of: " ", with: "\u{2581}"), Int32(i))
         }
+    }
+
+    private static func isSpaceRun(_ p: String) -> Bool {
+        p.utf8.count >= 2 && p.utf8.allSatisfy { $0 == 0x20 }
     }
 
     private func insertAtomic(_ s: String, _ id: Int32) {
@@ -202,7 +207,8 @@ public final class GemmaTokenizer: @unchecked Sendable {
         if let pairRank {
             return pairRank[string(seg[(base + a)..<(base + mid)]) + " " + string(seg[(base + mid)..<(base + b)])]
         }
-        return mergedRank[string(seg[(base + a)..<(base + b)])]
+        guard let id = pieceToID[string(seg[(base + a)..<(base + b)])], mergeable[Int(id)] else { return nil }
+        return id
     }
 
     /// BPE over one segment (priority queue with lazy invalidation).

@@ -105,8 +105,9 @@ extension GemmaWeights {
             guard info.shape == shape else {
                 throw PlaypenError("\(gguf.path): tensor \(name) has shape \(info.shape), expected \(shape) from the model config")
             }
-            let out = Tensor(shape: shape)
+            let out = Tensor(uninitializedShape: shape)
             try gguf.dequantize(info, into: out.data)
+            gguf.releasePages(info)
             return out
         }
     }
@@ -131,21 +132,13 @@ extension GemmaWeights {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Minimal safetensors reader (F32/F16/BF16), single file or `model.safetensors.index.json`.
-// Keys are canonicalised by dropping `model.`, `language_model.`, `model.language_model.` prefixes.
+// HF safetensors set: a single `model.safetensors` or the shards of `model.safetensors.index.json`,
+// each parsed and validated by PlaypenIO's SafetensorsFile. Keys are canonicalised by dropping
+// `model.`, `language_model.`, `model.language_model.` prefixes.
 // ---------------------------------------------------------------------------------------------
 
-struct SafetensorsEntry {
-    let file: MappedFile
-    let dtype: String
-    let shape: [Int]
-    let offset: Int   // absolute
-    let count: Int    // bytes
-    let name: String
-}
-
 struct SafetensorsSet {
-    var entries: [String: SafetensorsEntry] = [:]
+    var entries: [String: (file: SafetensorsFile, name: String)] = [:]
     let directory: String
 
     init(directory: String) throws {
@@ -166,8 +159,18 @@ struct SafetensorsSet {
         }
         for f in files {
             guard !f.contains("/") else { throw PlaypenError("\(index): shard name \(f) must be a plain file name") }
-            try read(file: MappedFile(path: directory + "/" + f))
+            add(try SafetensorsFile(path: directory + "/" + f))
         }
+    }
+
+    /// A single safetensors file (not a directory).
+    init(file path: String) throws {
+        directory = path
+        add(try SafetensorsFile(path: path))
+    }
+
+    mutating func add(_ file: SafetensorsFile) {
+        for name in file.names { entries[Self.canonical(name)] = (file, name) }
     }
 
     static func canonical(_ key: String) -> String {
@@ -179,88 +182,36 @@ struct SafetensorsSet {
         return k
     }
 
-    mutating func read(file: MappedFile) throws {
-        let n = try file.load(UInt64.self, at: 0, "safetensors header length")
-        guard n <= UInt64(file.count - 8) else {
-            throw PlaypenError("\(file.path): safetensors header length \(n) exceeds the file of \(file.count) bytes")
-        }
-        let raw = try file.bytes(at: 8, count: Int(n), "safetensors header")
-        guard let obj = (try? JSONSerialization.jsonObject(with: Data(raw))) as? [String: Any] else {
-            throw PlaypenError("\(file.path): safetensors header is not a JSON object")
-        }
-        let dataStart = 8 + Int(n)
-        for (name, value) in obj where name != "__metadata__" {
-            guard let d = value as? [String: Any], let dtype = d["dtype"] as? String,
-                  let shapeN = d["shape"] as? [NSNumber], let offs = d["data_offsets"] as? [NSNumber], offs.count == 2
-            else { throw PlaypenError("\(file.path): tensor \(name): malformed header entry") }
-            let shape = shapeN.map(\.intValue)
-            let begin = offs[0].intValue, end = offs[1].intValue
-            guard shape.allSatisfy({ $0 >= 0 && $0 < 1 << 40 }), begin >= 0, end >= begin else {
-                throw PlaypenError("\(file.path): tensor \(name): invalid shape \(shape) or data_offsets [\(begin), \(end)]")
-            }
-            let width: Int
-            switch dtype {
-            case "F32": width = 4
-            case "F16", "BF16": width = 2
-            default: width = 0  // other dtypes are rejected only if used
-            }
-            var elements = 1
-            for s in shape {
-                let (p, o) = elements.multipliedReportingOverflow(by: s)
-                guard !o, p < 1 << 40 else { throw PlaypenError("\(file.path): tensor \(name): impossible shape \(shape)") }
-                elements = p
-            }
-            if width > 0, elements * width != end - begin {
-                throw PlaypenError("\(file.path): tensor \(name): data_offsets span \(end - begin) bytes, shape \(shape) of \(dtype) needs \(elements * width)")
-            }
-            try file.checkRange(dataStart + begin, end - begin, "data of tensor \(name)")
-            entries[Self.canonical(name)] = SafetensorsEntry(
-                file: file, dtype: dtype, shape: shape, offset: dataStart + begin, count: end - begin, name: name)
-        }
-    }
-
     func has(_ key: String) -> Bool { entries[key] != nil }
 
-    /// Integer tensor (I32 or I64) as [Int].
-    func ints(_ key: String) throws -> [Int] {
-        guard let e = entries[key] else { throw PlaypenError("\(directory): tensor \(key) not found") }
-        let n = e.shape.reduce(1, *)
-        let raw = try e.file.bytes(at: e.offset, count: e.count, "data of tensor \(e.name)")
-        switch e.dtype {
-        case "I32" where e.count == 4 * n: return (0..<n).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
-        case "I64" where e.count == 8 * n: return (0..<n).map { Int(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
-        default: throw PlaypenError("\(e.file.path): tensor \(e.name) has dtype \(e.dtype), expected I32 or I64")
-        }
-    }
+    func shape(of key: String) -> [Int]? { entries[key].flatMap { try? $0.file.info($0.name).shape } }
 
-    /// Float tensor of whatever shape is stored.
-    func floats(_ key: String) throws -> Tensor {
-        guard let e = entries[key] else { throw PlaypenError("\(directory): tensor \(key) not found") }
-        return try floats(key, shape: e.shape)
-    }
-
-    /// A single safetensors file (not a directory).
-    init(file path: String) throws {
-        directory = path
-        try read(file: MappedFile(path: path))
-    }
-
-    func floats(_ key: String, shape: [Int]) throws -> Tensor {
+    private func entry(_ key: String) throws -> (file: SafetensorsFile, name: String) {
         guard let e = entries[key] else {
             throw PlaypenError("\(directory): tensor model.\(key) not found in the safetensors files")
         }
-        guard e.shape == shape else {
-            throw PlaypenError("\(e.file.path): tensor \(e.name) has shape \(e.shape), expected \(shape) from config.json")
+        return e
+    }
+
+    /// Integer tensor as [Int].
+    func ints(_ key: String) throws -> [Int] {
+        let e = try entry(key)
+        return try e.file.int64s(e.name).map { Int($0) }
+    }
+
+    /// Float tensor (F32/F16/BF16/F64) of whatever shape is stored.
+    func floats(_ key: String) throws -> Tensor {
+        let e = try entry(key)
+        return try floats(key, shape: try e.file.info(e.name).shape)
+    }
+
+    /// Float tensor, checked against the expected shape.
+    func floats(_ key: String, shape: [Int]) throws -> Tensor {
+        let e = try entry(key)
+        let info = try e.file.info(e.name)
+        guard info.shape == shape else {
+            throw PlaypenError("\(e.file.path): tensor \(e.name) has shape \(info.shape), expected \(shape) from config.json")
         }
-        let raw = try e.file.bytes(at: e.offset, count: e.count, "data of tensor \(e.name)")
-        let n = shape.reduce(1, *)
-        let out = Tensor(shape: shape)
-        switch e.dtype {
-        case "F32": for i in 0..<n { out[i] = Float(bitPattern: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
-        case "F16": for i in 0..<n { out[i] = floatFromHalf(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
-        case "BF16": for i in 0..<n { out[i] = floatFromBFloat16(raw.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) }
-        default: throw PlaypenError("\(e.file.path): tensor \(e.name) has dtype \(e.dtype), expected F32, F16 or BF16")
-        }
-        return out
+        return Tensor(shape: shape, values: try e.file.floats(e.name))
     }
 }

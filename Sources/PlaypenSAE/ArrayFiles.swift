@@ -53,8 +53,14 @@ func convertToFloat(_ raw: UnsafeRawBufferPointer, dtype: String, count: Int, wh
     case "F64", "<f8":
         guard raw.count == count * 8 else { throw PlaypenError("\(what): expected \(count * 8) bytes of f64, found \(raw.count)") }
         return (0..<count).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
+    case "I32", "<i4":
+        guard raw.count == count * 4 else { throw PlaypenError("\(what): expected \(count * 4) bytes of i32, found \(raw.count)") }
+        return (0..<count).map { Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
+    case "I64", "<i8":
+        guard raw.count == count * 8 else { throw PlaypenError("\(what): expected \(count * 8) bytes of i64, found \(raw.count)") }
+        return (0..<count).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
     default:
-        throw PlaypenError("\(what): unsupported dtype \(dtype) (expected F32, F16, BF16 or F64)")
+        throw PlaypenError("\(what): unsupported dtype \(dtype) (expected F32, F16, BF16, F64, I32 or I64)")
     }
 }
 

@@ -89,6 +89,10 @@ public struct TopKTrainingConfig: Sendable {
     public var auxK = 0
     /// Linear decay of the learning rate to 0 over this final fraction of the steps.
     public var decayFraction: Float = 0.2
+    /// Encode `x − b_dec` (SAELens' `apply_b_dec_to_input`), with b_dec initialised to the data
+    /// mean. The residual stream has a large common direction; without centring every token picks
+    /// the same latents. Folded into b_enc on export, so the saved SAE takes raw x as Gemma Scope.
+    public var subtractDecoderBias = true
     public init() {}
 }
 
@@ -184,6 +188,22 @@ public final class TopKSAETrainer {
         scale = meanNorm > 0 ? Float(Double(dIn).squareRoot() / meanNorm) : 1
     }
 
+    /// Sets b_dec to the mean of the scaled rows (every `stride`-th row, at most `limit`).
+    public func initializeDecoderBias(_ source: ActivationSource, limit: Int = 100_000) {
+        let n = min(source.count, limit)
+        guard n > 0 else { return }
+        var row = [Float](repeating: 0, count: dIn)
+        var mean = [Double](repeating: 0, count: dIn)
+        let stride = max(source.count / n, 1)
+        var used = 0
+        for i in Swift.stride(from: 0, to: source.count, by: stride) where used < n {
+            row.withUnsafeMutableBufferPointer { source.gather([i][...], into: $0.baseAddress!) }
+            for d in 0..<dIn { mean[d] += Double(row[d]) }
+            used += 1
+        }
+        for d in 0..<dIn { parameters[biasDecoderOffset + d] = Float(mean[d] / Double(used)) * scale }
+    }
+
     public func deadMask() -> [Bool] { stepsSinceFired.map { $0 >= config.deadWindowSteps } }
 
     // -----------------------------------------------------------------------------------------
@@ -212,10 +232,14 @@ public final class TopKSAETrainer {
                 let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
                 let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
                 let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
+                // Encoder input: x − b_dec when centring, else x.
+                var centred = Array(x[0..<(B * D)])
+                if config.subtractDecoderBias { for t in 0..<B { for d in 0..<D { centred[t * D + d] -= bDec[d] } } }
+                var gInput = [Float](repeating: 0, count: D)
                 pre.withUnsafeMutableBufferPointer { preBuffer in
                     for t in 0..<B { (preBuffer.baseAddress! + t * S).update(from: bEnc, count: S) }
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
-                                x.baseAddress!, Int32(D), wEncT, Int32(D), 1, preBuffer.baseAddress!, Int32(S))
+                                centred, Int32(D), wEncT, Int32(D), 1, preBuffer.baseAddress!, Int32(S))
                 }
                 var selector = TopKSelector(capacity: max(k, kAux))
                 var xhat = [Float](repeating: 0, count: D)
@@ -225,6 +249,8 @@ public final class TopKSAETrainer {
                 let invB = 1 / Float(B)
                 for t in 0..<B {
                     let xt = x.baseAddress! + t * D
+                    let xin = centred.withUnsafeBufferPointer { $0.baseAddress! + t * D }
+                    for d in 0..<D { gInput[d] = 0 }
                     // TopK of pre, ReLU on the kept values.
                     pre.withUnsafeMutableBufferPointer { preBuffer in
                         selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
@@ -252,7 +278,8 @@ public final class TopKSAETrainer {
                         cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
                         let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
                         gBEnc[j] += df
-                        cblas_saxpy(Int32(D), df, xt, 1, gEncT + j * D, 1)
+                        cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
+                        cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
                     }
                     // Aux-K: the dead latents' top-k_aux pre-activations (not ReLU'd, as SAELens)
                     // decode the residual e = x − x̂ (detached), without b_dec.
@@ -273,9 +300,12 @@ public final class TopKSAETrainer {
                             cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
                             let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
                             gBEnc[j] += df
-                            cblas_saxpy(Int32(D), df, xt, 1, gEncT + j * D, 1)
+                            cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
+                            cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
                         }
                     }
+                    // The encoder input x − b_dec sends −Σ_j dpre_j·W_enc[:, j] to b_dec.
+                    if config.subtractDecoderBias { for d in 0..<D { gBDec[d] -= gInput[d] } }
                 }
             }
         }
@@ -348,6 +378,7 @@ public final class TopKSAETrainer {
     public func train(_ source: ActivationSource, report: (EpochReport) -> Void = { _ in }) -> [EpochReport] {
         precondition(source.dIn == dIn)
         if scale == 1 { estimateScale(source) }
+        if config.subtractDecoderBias && step == 0 { initializeDecoderBias(source) }
         let B = config.batchTokens
         let stepsPerEpoch = (source.count + B - 1) / B
         let totalSteps = stepsPerEpoch * config.epochs
@@ -402,6 +433,14 @@ public final class TopKSAETrainer {
         var bEnc = Array(parameters[biasEncoderOffset..<(biasEncoderOffset + S)])
         var wDec = Array(parameters[decoderOffset..<(decoderOffset + S * D)])
         var bDec = Array(parameters[biasDecoderOffset..<(biasDecoderOffset + D)])
+        // Centring folded into the encoder bias: (x − b_dec)·W_enc + b_enc = x·W_enc + (b_enc − b_dec·W_enc).
+        if config.subtractDecoderBias {
+            for j in 0..<S {
+                var dot: Float = 0
+                for d in 0..<D { dot += parameters[biasDecoderOffset + d] * parameters[j * D + d] }
+                bEnc[j] -= dot
+            }
+        }
         for j in 0..<S { for d in 0..<D { wEnc[d * S + j] = parameters[j * D + d] * scale } }
         for i in 0..<wDec.count { wDec[i] /= scale }
         for d in 0..<D { bDec[d] /= scale }

@@ -23,6 +23,15 @@ func fmt(_ v: Double, _ digits: Int = 3) -> String {
     return String(format: "%.\(digits)f", v)
 }
 
+/// A probability for a table: two decimals down to 0.01, then scientific; below the double range
+/// the exponent comes from the log value.
+func fmtProbability(logValue: Double) -> String {
+    let v = exp(logValue)
+    if v >= 0.01 { return String(format: "%.2f", v) }
+    if v > 0 { return String(format: "%.1e", v) }
+    return "1e-\(Int((-logValue / M_LN10).rounded(.down)))"
+}
+
 let palette = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 
 /// A linear x/y plot frame with axes, ticks and labels.
@@ -233,7 +242,7 @@ extension ContrastResult {
             for enriched in [true, false] {
                 h += "<div><h3>Top \(enriched ? "enriched" : "depleted") features</h3>\n<table><tr><th>feature</th><th>top</th><th>rest</th><th>LOR ± SE</th><th>q</th></tr>\n"
                 for f in ranked(layer, enriched: enriched).prefix(12) {
-                    h += "<tr><td>\(f.feature)</td><td>\(f.a)/\(f.a + f.b) (\(fmt(100 * f.rateTop, 1))%)</td><td>\(f.c)/\(f.c + f.d) (\(fmt(100 * f.rateRest, 1))%)</td><td>\(fmt(f.lor, 2)) ± \(fmt(f.se, 2))</td><td>\(fmt(exp(f.logQ), 2))</td></tr>\n"
+                    h += "<tr><td>\(f.feature)</td><td>\(f.a)/\(f.a + f.b) (\(fmt(100 * f.rateTop, 1))%)</td><td>\(f.c)/\(f.c + f.d) (\(fmt(100 * f.rateRest, 1))%)</td><td>\(fmt(f.lor, 2)) ± \(fmt(f.se, 2))</td><td>\(fmtProbability(logValue: f.logQ))</td></tr>\n"
                 }
                 h += "</table></div>\n"
             }

@@ -67,7 +67,7 @@ public final class SAELayerInput: @unchecked Sendable {
     /// sample_stats as Double, row-major [n, statNames.count].
     public let stats: [Double]
     public let seqLens: [Double]
-    public let presence: NpyArray
+    public let presence: MappedNpy
     public let summary: JSONValue?
     public var n: Int { examples.count }
     public var dSAE: Int { presence.shape[1] }
@@ -111,30 +111,32 @@ public final class SAELayerInput: @unchecked Sendable {
         statNames = names
 
         // sample_stats.npy [n, p]
-        let statsArray = try NpyArray(path: path("sample_stats.npy"))
+        let statsPath = path("sample_stats.npy"), seqPath = path("seq_lens.npy")
+        let statsArray = try Npy.read(path: statsPath)
         guard statsArray.shape == [n, names.count] else {
-            throw PlaypenError("\(statsArray.path): shape \(statsArray.shape), expected [\(n), \(names.count)] (rows of examples.jsonl x stat_names.json)")
+            throw PlaypenError("\(statsPath): shape \(statsArray.shape), expected [\(n), \(names.count)] (rows of examples.jsonl x stat_names.json)")
         }
         let stats = statsArray.doubles()
         if let bad = stats.firstIndex(where: { !$0.isFinite }) {
-            throw PlaypenError("\(statsArray.path): row \(bad / names.count) statistic '\(names[bad % names.count])' is not finite")
+            throw PlaypenError("\(statsPath): row \(bad / names.count) statistic '\(names[bad % names.count])' is not finite")
         }
         self.stats = stats
 
-        let seqArray = try NpyArray(path: path("seq_lens.npy"))
+        let seqArray = try Npy.read(path: seqPath)
         guard seqArray.shape == [n] else {
-            throw PlaypenError("\(seqArray.path): shape \(seqArray.shape), expected [\(n)]")
+            throw PlaypenError("\(seqPath): shape \(seqArray.shape), expected [\(n)]")
         }
         seqLens = seqArray.doubles()
 
-        presence = try NpyArray(path: path("feature_presence.npy"))
+        presence = try MappedNpy(path: path("feature_presence.npy"))
         guard presence.dtype == .bool || presence.dtype == .uint8, presence.shape.count == 2, presence.shape[0] == n else {
             throw PlaypenError("\(presence.path): dtype \(presence.dtype.rawValue) shape \(presence.shape), expected bool [\(n), d_sae]")
         }
 
-        // Optional layer summary: the first other *.json in the directory.
-        let jsons = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
+        // Optional layer summary: summary.json (pp-sae), layer_summary.json, else another *.json.
+        let others = ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [])
             .filter { $0.hasSuffix(".json") && $0 != "stat_names.json" && !$0.hasSuffix(".manifest.json") }.sorted()
+        let jsons = ["summary.json", "layer_summary.json"].filter { others.contains($0) } + others
         if let first = jsons.first, let data = FileManager.default.contents(atPath: path(first)) {
             summary = try? JSONValue.parse(data)
         } else {
@@ -199,7 +201,7 @@ public func joinRows(scores: [ScoreRecord], layers: [SAELayerInput], scoresPath:
 /// words (SWAR), then spread into 32-bit counts; positive rows are also added to the top counts
 /// in the same pass. Rows are split across `threads` workers; integer sums make the result
 /// independent of the split. Throws if a byte is neither 0 nor 1.
-public func presenceCounts(_ array: NpyArray, positiveRows: [Int], threads: Int) throws -> (total: [Int], top: [Int]) {
+public func presenceCounts(_ array: MappedNpy, positiveRows: [Int], threads: Int) throws -> (total: [Int], top: [Int]) {
     let n = array.shape[0], d = array.shape[1]
     let words = d / 8
     var isPositive = [Bool](repeating: false, count: n)

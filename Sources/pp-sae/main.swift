@@ -1,18 +1,23 @@
 import ArgumentParser
 import CBLAS
 import Foundation
+import PlaypenCLI
 import PlaypenIO
 import PlaypenSAE
 
 func log(_ text: String) { FileHandle.standardError.write(Data((text + "\n").utf8)) }
 
-/// Runs `body`, printing a PlaypenError as one line and exiting non-zero.
-func reportingErrors(_ body: () throws -> Void) throws {
-    do { try body() } catch let error as PlaypenError {
-        log("pp-sae: error: " + error.message)
-        throw ExitCode.failure
-    }
+/// Peak resident set size of this process in MiB: VmHWM of /proc/self/status (getrusage's
+/// ru_maxrss would include the parent's peak, which Linux carries across fork and exec).
+func peakRSSMiB() -> Double {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kib = Double(line.split(separator: " ").dropFirst().first ?? "") else { return 0 }
+    return kib / 1024
 }
+
+/// Runs `body`; PlaypenMain prints a PlaypenError as one `error:` line and exits 1.
+func reportingErrors(_ body: () throws -> Void) throws { try body() }
 
 
 struct PPSAE: ParsableCommand {
@@ -57,15 +62,12 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Adam learning rate.") var lr: Float = 3e-4
     @Option(help: "Tokens per batch.") var batchTokens = 4096
     @Option(help: "Passes over the activations.") var epochs = 10
-    @Option(help: "Seed for initialisation and shuffling.") var seed: UInt64 = 42
     @Option(help: "Steps without firing before a latent counts as dead (aux-K).") var deadWindow = 200
     @Option(help: "k_aux of the aux-K loss (0 = d_in/2).") var auxK = 0
     @Option(help: "Coefficient of the aux-K loss.") var auxCoefficient: Float = 1
     @Option(help: "Global gradient-norm clip (0 = none).") var clip: Float = 1
     @Option(help: "Final fraction of steps over which the learning rate decays linearly to 0.") var decayFraction: Float = 0.2
-    @Option(help: "OpenBLAS threads (0 = its default).") var threads = 0
-
-    var config: TopKTrainingConfig {
+    func config(seed: UInt64) -> TopKTrainingConfig {
         var c = TopKTrainingConfig()
         c.dSAE = dSae
         c.k = k
@@ -92,11 +94,11 @@ struct TrainingOptions: ParsableArguments {
 func exact(_ value: Float) -> Double { Double("\(value)") ?? Double(value) }
 
 /// Trains on `source` and saves the SAE (Gemma Scope 2 layout) with its per-epoch metrics.
-func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int?, output: String, modelName: String,
-                  quiet: Bool, inputs: [String: Any]) throws {
-    if options.threads > 0 { openblas_set_num_threads(Int32(options.threads)) }
+func trainAndSave(source: ActivationSource, options: TrainingOptions, seed: UInt64, layer: Int?, output: String, modelName: String,
+                  quiet: Bool, inputs: [String: Any], manifestInputs: [String]) throws {
     guard source.count > 0 else { throw PlaypenError("no activation rows to train on") }
-    let trainer = TopKSAETrainer(dIn: source.dIn, config: options.config)
+    let c = options.config(seed: seed)
+    let trainer = TopKSAETrainer(dIn: source.dIn, config: c)
     trainer.estimateScale(source)
     if !quiet { log("pp-sae train: \(source.count) tokens x \(source.dIn), d_sae \(options.dSae), k \(options.k), scale \(trainer.scale)") }
     let started = Date()
@@ -109,7 +111,6 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int
     }
     let seconds = Date().timeIntervalSince(started)
     let sae = try trainer.exportSAE(layer: layer)
-    let c = options.config
     var extra: [String: Any] = [
         "activation_scale": Double(trainer.scale),
         "training": [
@@ -125,9 +126,19 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, layer: Int
     ]
     for (k, v) in inputs { extra[k] = v }
     try sae.save(directory: output, modelName: modelName, extra: extra)
+    var manifest = RunContext.current.manifest(seed: seed)
+    for path in manifestInputs { try manifest.addInput(path) }
+    if let last = reports.last {
+        manifest.results["tokens_per_second"] = .double(Double(source.count * c.epochs) / max(seconds, 1e-9))
+        manifest.results["explained_variance"] = .double(last.explainedVariance)
+        manifest.results["l0"] = .double(last.l0)
+        manifest.results["dead_fraction"] = .double(last.deadFraction)
+        manifest.results["peak_rss_mib"] = .double(peakRSSMiB())
+    }
+    try manifest.write(for: output)
     if !quiet {
-        log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs)", output,
-                   Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs))
+        log(String(format: "pp-sae train: wrote %@ (%.0f tokens/s over %d epochs, peak RSS %.0f MiB)", output,
+                   Double(source.count * c.epochs) / max(seconds, 1e-9), c.epochs, peakRSSMiB()))
     }
 }
 
@@ -135,33 +146,68 @@ struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Train a TopK SAE and save it in Gemma Scope 2 layout (config.json + params.safetensors).",
         discussion: """
-            Trains on activation rows from --activations: a .npy float32 array [tokens, d_in], or a raw \
-            little-endian float32 cache [tokens, d_in] (with --d-in). With --model and --examples (see \
-            pp-sae train-model) the rows come from the model's resid_post. Each epoch reports L0, explained \
-            variance and the dead fraction; the same seed gives a byte-identical SAE.
+            Trains on resid_post of --layer computed by the model over --examples (BOS left out unless \
+            --include-bos), cached once as raw float32 rows, or on rows from --activations: a .npy float32 \
+            array [tokens, d_in], or a raw little-endian float32 file [tokens, d_in] (with --d-in). Each epoch \
+            reports L0, explained variance and the dead fraction; the same inputs and seed give a \
+            byte-identical SAE, which `pp-sae extract` loads like a pretrained one.
 
-            Example:
-              pp-sae train --activations acts.npy --layer 9 --d-sae 4096 --k 32 -o runs/sae/layer_9_width_4096
+            Examples:
+              pp-sae train --examples runs/taboo/data/train.jsonl.zst --layer 9 --d-sae 4096 --k 32 -o runs/taboo/sae/layer_9_width_4096
+              pp-sae train --activations acts.npy --layer 9 --d-sae 4096 --k 32 -o sae_from_file
             """)
-    @Option(help: "Activation rows: .npy [tokens, d_in] f32, or a raw f32 file with --d-in.") var activations: String
+    @Option(help: "Activation rows: .npy [tokens, d_in] f32, or a raw f32 file with --d-in.") var activations: String?
     @Option(help: "Row width of a raw f32 activation file.") var dIn: Int?
-    @Option(help: "Layer the activations come from (recorded in config.json).") var layer: Int?
+    @Option(help: "Model: GGUF file or Hugging Face directory (default $PP_GGUF, else the `make model` path).") var model: String?
+    @Option(help: "PEFT LoRA adapter merged into the model.") var adapter: String?
+    @Option(help: "Example records (pp-filter output) to compute activations from.") var examples: String?
+    @Option(help: "Text per example: full, prompt or completion.") var text: String = "full"
+    @Option(help: "Tokens per example, BOS included.") var maxTokens = 384
+    @Flag(help: "Train on the BOS position too (its norm is an outlier; left out by default).") var includeBos = false
+    @Option(help: "Keep the activation cache at this path (raw f32 rows).") var keepActivations: String?
+    @Option(help: "Layer whose resid_post is used (recorded in config.json).") var layer: Int?
     @Option(name: .shortAndLong, help: "Output SAE directory.") var output: String
     @OptionGroup var training: TrainingOptions
-    @Flag(help: "No progress on stderr.") var quiet = false
+    @OptionGroup var common: CommonOptions
+    var quiet: Bool { common.quiet }
+
+    func validate() throws {
+        guard (activations == nil) != (examples == nil) else { throw ValidationError("give either --activations or --examples") }
+        if examples != nil && layer == nil { throw ValidationError("--examples needs --layer") }
+    }
 
     func run() throws {
         try reportingErrors {
-            let source: ActivationSource
-            if activations.hasSuffix(".npy") {
-                source = try loadNpyActivations(activations)
-            } else {
-                guard let dIn else { throw PlaypenError("\(activations): a raw activation file needs --d-in") }
-                source = try MappedActivations(path: activations, dIn: dIn)
+            if let activations {
+                let source: ActivationSource
+                if activations.hasSuffix(".npy") {
+                    source = try loadNpyActivations(activations)
+                } else {
+                    guard let dIn else { throw PlaypenError("\(activations): a raw activation file needs --d-in") }
+                    source = try MappedActivations(path: activations, dIn: dIn)
+                }
+                try trainAndSave(source: source, options: training, seed: common.seed, layer: layer, output: output, modelName: "",
+                                 quiet: quiet, inputs: ["activations": activations], manifestInputs: [activations])
+                return
             }
-            try trainAndSave(source: source, options: training, layer: layer, output: output, modelName: "",
-                             quiet: quiet, inputs: ["activations": activations])
+            guard SAEText(rawValue: text) != nil else { throw PlaypenError("--text must be full, prompt or completion") }
+            let input = ModelInput(model: model, adapter: adapter, examples: examples!, text: text, maxTokens: maxTokens, shard: nil)
+            let (m, samples) = try input.load(quiet: quiet)
+            let cachePath = keepActivations ?? (URL(fileURLWithPath: output).deletingLastPathComponent().path
+                + "/.\(URL(fileURLWithPath: output).lastPathComponent).activations-\(getpid()).f32")
+            defer { if keepActivations == nil { unlink(cachePath) } }
+            let progress = Progress(total: samples.count, quiet: quiet)
+            let started = Date()
+            let rows = try cacheActivations(samples: samples, model: GemmaResidualStream(model: m), layer: layer!,
+                                            dropBOS: !includeBos, path: cachePath, progress: progress.update)
+            if !quiet { log(String(format: "pp-sae train: cached %d rows of layer %d in %.1f s", rows, layer!, Date().timeIntervalSince(started))) }
+            let source = try MappedActivations(path: cachePath, dIn: m.config.hiddenSize)
+            let modelPath = model ?? defaultModelPath()
+            try trainAndSave(source: source, options: training, seed: common.seed, layer: layer, output: output, modelName: modelPath,
+                             quiet: quiet, inputs: ["examples": examples!, "adapter": adapter ?? "", "text": text,
+                                                    "max_tokens": maxTokens, "include_bos": includeBos],
+                             manifestInputs: [examples!, modelPath] + (adapter.map { [$0 + "/adapter_model.safetensors"] } ?? []))
         }
     }
 }
-PPSAE.main()
+PlaypenMain.run(PPSAE.self)

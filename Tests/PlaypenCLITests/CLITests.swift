@@ -4,12 +4,17 @@ import Testing
 @testable import PlaypenCLI
 import PlaypenIO
 
+let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().path
+let manifestSchema = repoRoot + "/schemas/manifest.schema.json"
+
 /// A command shaped like the real tools: shared groups plus its own flags.
 struct SampleTool: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pp-sample")
     @OptionGroup var common: CommonOptions
     @OptionGroup var output: OutputOptions
     @Option(name: .long, help: "Games to keep.") var game: [String] = ["taboo"]
+    @Option(name: .long, help: "Outcomes to drop.") var dropOutcome: [String] = ["aborted", "failure"]
     @Option(name: .long, help: "Role.") var role = "WordGuesser"
     @Option(name: .long, help: "Fraction.") var valFraction: Double?
     @Flag(name: .long, help: "Keep aborted.") var keepAborted = false
@@ -25,7 +30,7 @@ func parse(_ argv: [String], config: String? = nil) throws -> (SampleTool, [Stri
     @Test func specsDescribeTheCommand() {
         let specs = ConfigFile.specs(of: SampleTool.self)
         let keys = specs.map(\.key)
-        #expect(keys == ["config", "threads", "seed", "quiet", "progress", "output", "game", "role", "val-fraction", "keep-aborted", "input"])
+        #expect(keys == ["config", "threads", "seed", "quiet", "progress", "output", "game", "drop-outcome", "role", "val-fraction", "keep-aborted", "input"])
         #expect(specs.first { $0.key == "output" }?.shortNames == ["o"])
         #expect(specs.first { $0.key == "game" }?.isRepeating == true)
         #expect(specs.first { $0.key == "quiet" }?.kind == .flag)
@@ -79,6 +84,9 @@ func parse(_ argv: [String], config: String? = nil) throws -> (SampleTool, [Stri
         #expect(effective["role"] == "WordGuesser")
         #expect(effective["output"] == "-")
         #expect(effective["val-fraction"] == .null)
+        #expect(effective["game"] == ["taboo"])
+        #expect(effective["input"] == [])
+        #expect(effective["drop-outcome"] == ["aborted", "failure"])
         #expect(effective["quiet"] == false)
     }
 
@@ -153,10 +161,21 @@ func parse(_ argv: [String], config: String? = nil) throws -> (SampleTool, [Stri
         #expect(value["inputs"]?[0]?["bytes"] == 3)
         #expect(value["inputs"]?[1]?["sha256"] == .null)
         #expect(value["results"]?["kept"] == 12)
+        try JSONSchema(path: manifestSchema).validate(value, context: path!)
         let wall = value["wall_seconds"]?.double ?? 0
         #expect(wall >= 1.5 && wall < 60)
         #expect(value["git_sha"] != nil)
         #expect(try manifest.write(for: "-") == nil)
+
+        // A directory input gets the tree hash that the documented shell pipeline computes.
+        try FileManager.default.createDirectory(atPath: dir.file("model/sub"), withIntermediateDirectories: true)
+        try Data("{}".utf8).write(to: URL(fileURLWithPath: dir.file("model/config.json")))
+        try Data([1, 2, 3]).write(to: URL(fileURLWithPath: dir.file("model/sub/w.bin")))
+        try Data("B".utf8).write(to: URL(fileURLWithPath: dir.file("model/Z.txt")))
+        let (_, out, _) = try runProcess(["bash", "-c", "cd '\(dir.file("model"))' && find . -type f -printf '%P\\n' | LC_ALL=C sort | xargs -d '\\n' sha256sum | sha256sum"])
+        try manifest.addInput(dir.file("model"))
+        #expect(manifest.inputs.last?.sha256 == String(String(decoding: out, as: UTF8.self).prefix(64)))
+        #expect(manifest.inputs.last?.bytes == 6)
         expectPlaypenError(["no-dir"]) { try manifest.write(for: dir.file("no-dir/out.jsonl")) }
     }
 }
@@ -209,14 +228,34 @@ func executable(_ name: String) -> String? {
         #expect(try TensorStreamReader(path: dir.file("m.ppt")).readAll().rowIDs == ["r0", "r0"])
         let manifest = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: dir.file("m.ppt.manifest.json"))))
         #expect(manifest["tool"] == "pp-ppt")
+        try JSONSchema(path: manifestSchema).validate(manifest, context: "pp-ppt manifest")
         #expect(manifest["config"]?["threads"] == "1")
         #expect(manifest["config"]?["output"] == .string(dir.file("m.ppt")))
         #expect(manifest["inputs"]?[1]?["sha256"] == .string(try SHA256.hash(path: dir.file("a.ppt"))))
+
+        // A manifest is itself a config: rerunning from it (to another output) repeats the run.
+        let (status9, _, stderr9) = try runProcess([tool, "merge", "--config", dir.file("m.ppt.manifest.json"), "-o", dir.file("again.ppt")])
+        #expect(status9 == 0, "\(stderr9)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: dir.file("again.ppt"))) == Data(contentsOf: URL(fileURLWithPath: dir.file("m.ppt"))))
+        let again = try JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: dir.file("again.ppt.manifest.json"))))
+        #expect(again["inputs"] == manifest["inputs"])
 
         // info prints a JSON summary on stdout.
         let (status5, out5, _) = try runProcess([tool, "info", "--ids", dir.file("m.ppt")])
         #expect(status5 == 0)
         let info = try JSONValue.parse(out5)
         #expect(info["rows"] == 2 && info["segments"] == 2 && info["row_ids"] == ["r0", "r0"])
+
+        // stdin and stdout: `-o -` streams the merged bytes, `info -` reads a pipe.
+        let single = try Data(contentsOf: URL(fileURLWithPath: dir.file("a.ppt")))
+        let (status6, out6, _) = try runProcess([tool, "merge", "--quiet", "-o", "-", dir.file("a.ppt")])
+        #expect(status6 == 0)
+        #expect(out6 == single)
+        let (status7, out7, _) = try runProcess([tool, "info", "-"], stdin: single + single.prefix(10))
+        #expect(status7 == 1)
+        #expect(out7.isEmpty)
+        let (status8, out8, _) = try runProcess([tool, "info", "-"], stdin: single)
+        #expect(status8 == 0)
+        #expect(try JSONValue.parse(out8)["rows"] == 1)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import CSHA256
 import PlaypenIO
 import Testing
 import PlaypenData
@@ -125,5 +126,33 @@ let guesserSuck = """
         #expect(pythonStrip("\u{3000} a b \u{85}\u{2029}") == "a b")
         #expect(pythonStrip(" \t ") == "")
         #expect(pythonStrip("é") == "é")
+    }
+}
+
+@Suite struct RowHashTests {
+    /// Against Python's hashlib.sha256 (values below), across the block and padding boundaries.
+    @Test func sha256MatchesHashlib() {
+        // python3 -c 'import hashlib; [print(n, hashlib.sha256(bytes(i*7%251 for i in range(n))).hexdigest()) for n in (0,1,55,56,63,64,65,119,120,1000)]'
+        let expected: [(Int, String)] = [
+            (0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+            (1, "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"),
+            (55, "8af594de0e003fdee5c8bb088216c824349b4137070f559574f4a4bddd27b714"),
+            (56, "db81bc2bfd43620591df192139062da77d4c376f1888ea3d2190bd07c8d901f9"),
+            (63, "bd535b38bf0d0d1a09d370b7e34b2696cea3767801a45d5611a4aaa6954e8527"),
+            (64, "292be91abe8c0909fe3d26575af5755eee74d23816dc68c3ba41765136967654"),
+            (65, "ba65aedf7884642499a59ae124894611d986cf429e69f569488048af3a99e25a"),
+            (119, "d367ab298e74477421127b0b448667c37c006c636f5738f081c39388756e5fad"),
+            (120, "be7beb9c82089eb08da8fe6eb30c13b9d56869014e228a8c3eb0fdfe832efab2"),
+            (1000, "59425e4412e296fc74736673ce067027f384203f59c0d2c3e6be7b13347b3ffc"),
+        ]
+        for portable in [false, true] {
+            let hasSHANI = csha256_force_portable(portable ? 1 : 0)
+            if !portable { print("SHA-NI available: \(hasSHANI != 0)") }
+            for (n, hex) in expected {
+                let bytes = (0..<n).map { UInt8($0 * 7 % 251) }
+                #expect(sha256Hex(bytes) == hex, "length \(n), portable \(portable)")
+            }
+        }
+        _ = csha256_force_portable(0)
     }
 }

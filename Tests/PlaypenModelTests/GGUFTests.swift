@@ -12,7 +12,7 @@ import Testing
         for t in g.tensors {
             let mine = try g.dequantize(t.name)
             let ref = try expected.floats(t.name).array
-            #expect(t.shape == expected.entries[t.name]!.shape, "\(t.name) shape")
+            #expect(t.shape == expected.shape(of: t.name), "\(t.name) shape")
             #expect(mine == ref, "\(t.name) (\(t.type)) differs: max |Δ| \(maxAbsDiff(mine[...], ref[...]))")
         }
         #expect(g.metadata["test.u32"]?.intValue == 7)

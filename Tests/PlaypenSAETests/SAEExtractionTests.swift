@@ -2,6 +2,7 @@ import Foundation
 import PlaypenIO
 import Testing
 @testable import PlaypenSAE
+import PlaypenModel
 
 /// A stand-in for the model: token id i yields row i of a fixed activation table at every layer
 /// (layer L adds L to one coordinate so layers differ), or NaN for token id -1.
@@ -101,5 +102,39 @@ struct TableModel: ResidualStreamProvider {
         #expect(ranges == [0..<3, 3..<6, 6..<10])
         #expect(try parseShard("2/4") == (2, 4))
         #expect(throws: PlaypenError.self) { try parseShard("4/4") }
+    }
+}
+
+@Suite struct SAEModelBridgeTests {
+    @Test func residPostFromTheTinyGemmaMatchesTransformersHooksAndFeedsExtraction() throws {
+        let fixtures = URL(fileURLWithPath: saeFixtures).deletingLastPathComponent().path
+        let model = try GemmaModel.load(fixtures + "/tiny-gemma3")
+        let golden = try readSafetensors(path: fixtures + "/model/tiny-golden.safetensors").tensors
+        let ids = golden["ids"]!.values.map { Int32($0) }
+        let stream = GemmaResidualStream(model: model)
+        #expect(stream.hiddenSize == 64 && stream.layerCount == 4)
+        let acts = try stream.residPost([ids, Array(ids.prefix(10))], layers: [1, 3])
+        // transformers: hidden_states[L+1] is resid_post(L) except for the last layer (hooked separately).
+        let h2 = golden["hidden_2"]!.values, last = golden["resid_post_last"]!.values
+        let scale1 = h2.map { abs($0) }.max()!, scale3 = last.map { abs($0) }.max()!
+        #expect(maxAbsDiff(acts[0][1]!, h2) < 1e-4 * scale1)
+        #expect(maxAbsDiff(acts[0][3]!, last) < 1e-4 * scale3)
+        // Causal: the 10-token prefix has the same activations as the first 10 rows.
+        #expect(maxAbsDiff(acts[1][3]!, Array(last[0..<640])) < 1e-4 * scale3)
+        // Stopping after layer 1 gives the same resid_post(1) as the full forward.
+        let stopped = try stream.residPost([ids], layers: [1])
+        #expect(stopped[0][1]! == acts[0][1]!)
+
+        let sae = try SparseAutoencoder.load(path: saeFixtures + "/gs2")
+        let root = temporaryDirectory("sae-tiny")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let samples = [ExtractionSample(info: SampleInfo(index: 0, rowId: .int(0)), tokens: ids)]
+        try runExtraction(samples: samples, model: stream, jobs: [SAEJob(id: "l3", sae: sae, layer: 3, output: root + "/l3")],
+                          options: PerSampleOptions())
+        let file = try MappedFile(path: root + "/l3/sample_stats.npy")
+        let stats = try readNpyFloat(try file.bytes(at: 0, count: file.count, "npy"), what: "stats").values
+        let expected = SparseCodes(dense: try sae.encode(last, tokens: 24), tokens: 24, dSAE: 256).statistics()
+        #expect(stats[0] == 24 && maxAbsDiff(stats, expected) < 1e-3 * max(expected.max()!, 1))
     }
 }

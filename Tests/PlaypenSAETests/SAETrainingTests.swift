@@ -3,31 +3,21 @@ import PlaypenIO
 import Testing
 @testable import PlaypenSAE
 
-/// Double-precision reference of the training loss (MSE + aux-K), plain loops, selection recomputed.
+/// Double-precision reference of the reconstruction loss (encoder reads x − b_dec), plain loops, selection recomputed.
 func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, dead: [Bool], auxCoefficient: Double = 1) -> Double {
     let encT = 0, bEnc = S * D, dec = S * D + S, bDec = 2 * S * D + S
-    let deadIdx = (0..<S).filter { dead[$0] }
-    let kAux = min(D / 2, deadIdx.count)
-    let auxScale = deadIdx.isEmpty ? 0 : min(Double(deadIdx.count) / Double(D / 2), 1)
     var total = 0.0
     for t in 0..<B {
         var pre = [Double](repeating: 0, count: S)
         for j in 0..<S {
             var s = p[bEnc + j]
-            for d in 0..<D { s += x[t * D + d] * p[encT + j * D + d] }
+            for d in 0..<D { s += (x[t * D + d] - p[bDec + d]) * p[encT + j * D + d] }
             pre[j] = s
         }
         let top = (0..<S).sorted { pre[$0] > pre[$1] }.prefix(k)
         var xhat = (0..<D).map { p[bDec + $0] }
         for j in top where pre[j] > 0 { for d in 0..<D { xhat[d] += pre[j] * p[dec + j * D + d] } }
         for d in 0..<D { total += (xhat[d] - x[t * D + d]) * (xhat[d] - x[t * D + d]) / Double(B) }
-        if kAux > 0 {
-            let picks = deadIdx.sorted { pre[$0] > pre[$1] }.prefix(kAux)
-            var ehat = [Double](repeating: 0, count: D)
-            for j in picks { for d in 0..<D { ehat[d] += pre[j] * p[dec + j * D + d] } }
-            // e = x − x̂ is detached: treat it as a constant (evaluated at the unperturbed point by the caller).
-            _ = ehat
-        }
     }
     return total
 }
@@ -122,7 +112,7 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
         let p0 = t.parameters.map(Double.init), xd = x.map(Double.init)
         let D = 8, S = 16, B = 10
         func xhat(_ p: [Double], _ t: Int) -> [Double] {
-            var pre = (0..<S).map { j in p[S * D + j] + (0..<D).reduce(0.0) { $0 + xd[t * D + $1] * p[j * D + $1] } }
+            var pre = (0..<S).map { j in p[S * D + j] + (0..<D).reduce(0.0) { $0 + (xd[t * D + $1] - p[2 * S * D + S + $1]) * p[j * D + $1] } }
             let top = (0..<S).sorted { pre[$0] > pre[$1] }.prefix(3)
             var out = (0..<D).map { p[2 * S * D + S + $0] }
             for j in top where pre[j] > 0 { for d in 0..<D { out[d] += pre[j] * p[S * D + S + j * D + d] } }
@@ -134,7 +124,7 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
         func aux(_ p: [Double]) -> Double {
             var total = 0.0
             for t in 0..<B {
-                let pre = deadIdx.map { j in p[S * D + j] + (0..<D).reduce(0.0) { $0 + xd[t * D + $1] * p[j * D + $1] } }
+                let pre = deadIdx.map { j in p[S * D + j] + (0..<D).reduce(0.0) { $0 + (xd[t * D + $1] - p[2 * S * D + S + $1]) * p[j * D + $1] } }
                 var ehat = [Double](repeating: 0, count: D)
                 for (i, j) in deadIdx.enumerated() { for d in 0..<D { ehat[d] += pre[i] * p[S * D + S + j * D + d] } }
                 for d in 0..<D { total += 0.5 * (ehat[d] - frozen[t][d]) * (ehat[d] - frozen[t][d]) / Double(B) }
@@ -209,7 +199,7 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
         _ = tr
         var direct = [Float](repeating: 0, count: 50 * 24)
         for t in 0..<50 {
-            var pre = (0..<64).map { j in a.parameters[a.biasEncoderOffset + j] + (0..<24).reduce(Float(0)) { $0 + scaled[t * 24 + $1] * a.parameters[j * 24 + $1] } }
+            var pre = (0..<64).map { j in a.parameters[a.biasEncoderOffset + j] + (0..<24).reduce(Float(0)) { $0 + (scaled[t * 24 + $1] - a.parameters[a.biasDecoderOffset + $1]) * a.parameters[j * 24 + $1] } }
             let top = (0..<64).sorted { pre[$0] > pre[$1] || (pre[$0] == pre[$1] && $0 < $1) }.prefix(3)
             for d in 0..<24 { direct[t * 24 + d] = a.parameters[a.biasDecoderOffset + d] }
             for j in top where pre[j] > 0 { for d in 0..<24 { direct[t * 24 + d] += pre[j] * a.parameters[a.decoderOffset + j * 24 + d] } }

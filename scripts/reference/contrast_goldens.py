@@ -5,6 +5,7 @@ Writes small JSON fixtures under Tests/Fixtures/contrast/. Run with the referenc
     /work/refenv/bin/python scripts/reference/contrast_goldens.py   (or .cache/refenv/bin/python)
 """
 import json
+import math
 import os
 import warnings
 
@@ -168,3 +169,120 @@ dump("correlation.json", {"versions": versions, "cases": corr,
                                           "r2": float(1 - np.var(res) / np.var(score)), "residuals": fl(res)},
                           "cohen_d": {"g1": fl(g1), "g0": fl(g0), "d": float(d)}})
 print("wrote", OUT)
+
+# ---------------------------------------------------------------------------------------------
+# End to end: a tiny pp-contrast input (scores JSONL + two SAE sample directories, pp-sae layout)
+# and the expected report values from scikit-learn/SciPy, with pp-contrast's labelling (top-k by
+# residual, ties by row index) and its grouped split (the same stable hash order, ported below).
+E2E = os.path.join(OUT, "e2e")
+M64 = (1 << 64) - 1
+
+
+def stable_hash(text, seed):
+    h = 0xCBF29CE484222325 ^ ((seed * 0x100000001B3) & M64)
+    for byte in text.encode():
+        h ^= byte
+        h = (h * 0x100000001B3) & M64
+    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & M64
+    return h ^ (h >> 31)
+
+
+def grouped_split(labels, groups, f, seed):
+    uniq = sorted(set(groups))
+    n_test = min(len(uniq) - 1, max(1, math.ceil(f * len(uniq))))
+    for draw in range(1000):
+        ds = seed ^ ((draw * 0x9E3779B97F4A7C15) & M64)
+        ranked = sorted(uniq, key=lambda g: (stable_hash(g, ds), g))
+        test_groups = set(ranked[:n_test])
+        test = np.array([i for i, g in enumerate(groups) if g in test_groups])
+        train = np.array([i for i, g in enumerate(groups) if g not in test_groups])
+        if 0 < labels[test].sum() < test.size and 0 < labels[train].sum() < train.size:
+            return train, test, sorted(test_groups), draw + 1
+    raise SystemExit("no split")
+
+
+
+os.makedirs(E2E, exist_ok=True)
+n, d, k = 160, 48, 20
+task = rng.integers(0, 24, size=n)
+seq = rng.integers(16, 385, size=n).astype(np.int32)
+latent = rng.normal(size=n)
+score = (3e-6 * seq + 1e-3 * latent + 2e-4 * rng.normal(size=n)).astype(np.float32).astype(np.float64)
+score[7] = score[3]  # an exact tie
+with open(os.path.join(E2E, "scores.jsonl"), "w") as f:
+    order0 = np.lexsort((np.arange(n), -score))
+    rank = np.empty(n, dtype=int)
+    rank[order0] = np.arange(1, n + 1)
+    for i in range(n):
+        f.write(json.dumps({"row_id": f"row{i:04d}", "index": i, "score": float(score[i]), "rank": int(rank[i])}) + "\n")
+# residualize seq_len (the original's float64 OLS with 1e-12)
+xm, ym = seq.mean(), score.mean()
+beta = ((seq - xm) * (score - ym)).sum() / (((seq - xm) ** 2).sum() + 1e-12)
+resid = score - (beta * seq + (ym - beta * xm))
+order = np.lexsort((np.arange(n), -resid))
+y = np.zeros(n, dtype=int)
+y[order[:k]] = 1
+groups = [f"exp{t % 2}::{t}" for t in task]
+train, test, test_groups, draws = grouped_split(y, groups, 0.25, 42)
+names = ["seq_len"] + [f"stat_{j}" for j in range(1, 6)]
+expected_layers = []
+for li, lname in enumerate(["layer_3", "layer_5"]):
+    ldir = os.path.join(E2E, lname)
+    os.makedirs(ldir, exist_ok=True)
+    perm = np.arange(n) if li == 0 else rng.permutation(n)  # the second layer lists rows in another order
+    with open(os.path.join(ldir, "examples.jsonl"), "w") as f:
+        for i in perm:
+            f.write(json.dumps({"row_id": f"row{i:04d}", "index": int(i), "task_id": str(task[i] % 24),
+                                "outcome": "success", "experiment": f"exp{task[i] % 2}"}) + "\n")
+    X = np.empty((n, len(names)), dtype=np.float32)
+    X[:, 0] = seq
+    for j in range(1, len(names)):
+        X[:, j] = rng.normal(size=n) * j + (0.8 - 0.3 * li) * latent * (j % 3)
+    X[:, 4] = 2.5  # a constant statistic: scale 1, coefficient 0, Cohen's d null
+    P = rng.random((n, d)) < np.clip(0.15 + 0.12 * latent[:, None] * (np.arange(d) % 4 == 0), 0.01, 0.99)
+    P[:, 5] = False   # never present
+    P[:, 6] = True    # always present
+    np.save(os.path.join(ldir, "sample_stats.npy"), X[perm])
+    np.save(os.path.join(ldir, "seq_lens.npy"), seq[perm])
+    np.save(os.path.join(ldir, "feature_presence.npy"), P[perm])
+    with open(os.path.join(ldir, "stat_names.json"), "w") as f:
+        json.dump(names, f)
+    with open(os.path.join(ldir, "layer_summary.json"), "w") as f:
+        json.dump({"sae_id": f"{lname}_width_{d}", "layer": 3 + 2 * li, "d_sae": d}, f)
+    Xd = X.astype(np.float64)
+    scaler = StandardScaler().fit(Xd[train])
+    Xz = scaler.transform(Xd)
+    m = LogisticRegression(class_weight="balanced", tol=1e-12, max_iter=100000, solver="newton-cg").fit(Xz[train], y[train])
+    z = m.decision_function(Xz)
+    top, rest = Xd[y == 1], Xd[y == 0]
+    cd = []
+    for j in range(len(names)):
+        pooled = np.sqrt(((k - 1) * top[:, j].var(ddof=1) + (n - k - 1) * rest[:, j].var(ddof=1)) / (n - 2))
+        cd.append(None if pooled == 0 else float((top[:, j].mean() - rest[:, j].mean()) / pooled))
+    tested = [j for j in range(d) if 0 < P[:, j].sum() < n]
+    feats = []
+    pv = []
+    for j in tested:
+        a = int(P[y == 1, j].sum()); b = k - a; c = int(P[y == 0, j].sum()); dd = n - k - c
+        pv.append(st.fisher_exact([[a, b], [c, dd]]).pvalue)
+        feats.append({"feature": j, "a": a, "b": b, "c": c, "d": dd})
+    q = st.false_discovery_control(pv, method="bh")
+    for fj, p_, q_ in zip(feats, pv, q):
+        fj["p"] = float(p_)
+        fj["q"] = float(q_)
+    expected_layers.append({"name": f"{lname}_width_{d}", "coef": fl(m.coef_), "intercept": float(m.intercept_[0]),
+                            "train_auc": float(roc_auc_score(y[train], z[train])), "test_auc": float(roc_auc_score(y[test], z[test])),
+                            "full_auc": float(roc_auc_score(y, z)), "cohen_d": cd, "features": feats,
+                            "n_significant_q05": int((q < 0.05).sum())})
+bs = StandardScaler().fit(seq[train, None].astype(float))
+bm = LogisticRegression(class_weight="balanced", tol=1e-12, max_iter=100000, solver="newton-cg").fit(
+    bs.transform(seq[train, None].astype(float)), y[train])
+bz = bm.decision_function(bs.transform(seq[:, None].astype(float)))
+dump("e2e_expected.json", {"versions": versions, "n": n, "k": k, "top": [int(i) for i in order[:k]],
+                           "slope": float(beta), "test_groups": test_groups, "draws": draws,
+                           "train": [int(i) for i in train], "test": [int(i) for i in test],
+                           "baseline": {"coef": fl(bm.coef_), "intercept": float(bm.intercept_[0]),
+                                        "test_auc": float(roc_auc_score(y[test], bz[test]))},
+                           "layers": expected_layers})
+print("wrote", E2E)

@@ -8,7 +8,7 @@ Writes:
   edge_rows.jsonl        hand-made tricky rows (escapes, Unicode whitespace, odd roles, nulls)
   edge_expected.jsonl    the reference's records for them (--game '*' --role '*' --drop-outcome none)
   edge_history.json      history text per edge row
-  taboo_real_golden.json per real row: row_id, sha256[:16] of prompt/completion/history, split unit;
+  taboo_real_golden.json per real row: row_id, sha256[:16] of prompt/completion/history, split hash;
                          and sha256 of the reference outputs for the default filter and a 0.2 split.
 """
 import hashlib
@@ -29,6 +29,12 @@ SHARED = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(ROOT
 
 def h16(s):
     return hashlib.sha256(s.encode("utf-8")).hexdigest()[:16]
+
+
+def split_hash(seed, meta):
+    """First 8 bytes (hex) of the task hash behind --val-fraction; task_unit = int(hex, 16) / 2**64."""
+    key = f"{seed}\t{meta['game']}\t{meta['experiment']}\t{meta['task_id']}"
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
 
 
 def meta(**kw):
@@ -103,7 +109,7 @@ def main():
         p, c = ref.prompt_completion(row["messages"])
         per_row.append({"row_id": ref.row_id(row), "prompt": h16(p), "completion": h16(c),
                         "history": h16(ref.history_text(row["messages"])),
-                        "unit_seed0": ref.task_unit(0, row["meta"])})
+                        "split_hash_seed0": split_hash(0, row["meta"])})
     outputs = {}
     for name, args in [("default", []),
                        ("val0.2_train", ["--val-fraction", "0.2", "--select", "train"]),

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Golden for pp-sae's TopK SAE training step, from torch autograd and torch.optim.Adam.
 
+The encoder reads x - b_dec (SAELens apply_b_dec_to_input, pp-sae subtractDecoderBias).
 Writes Tests/Fixtures/sae/train_step.safetensors: initial W_enc [8,16], b_enc, W_dec [16,8], b_dec,
 three batches x0..x2 [10, 8], the dead mask (latents 13 and 15: k_aux = 2 of d_in/2 = 4, so the
 aux scale is 0.5), and after each step i: loss_mse_i, loss_aux_i, the raw gradients g_*_i (before
@@ -37,7 +38,7 @@ out = {"w_enc": w_enc, "b_enc": b_enc, "w_dec": w_dec, "b_dec": b_dec, "dead": d
 for step in range(3):
     x = 2.0 * torch.randn(B, D)
     out[f"x{step}"] = x
-    pre = x @ W_enc + B_enc
+    pre = (x - B_dec) @ W_enc + B_enc  # apply_b_dec_to_input (centred encoder input)
     vals, idx = pre.topk(K, dim=-1)
     f = torch.zeros_like(pre).scatter(-1, idx, torch.relu(vals))
     xhat = f @ W_dec + B_dec

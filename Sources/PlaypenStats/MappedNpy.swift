@@ -1,12 +1,13 @@
 import Foundation
 import PlaypenIO
 
-// A minimal .npy reader/writer for pp-contrast's inputs (C order; bool, int32, float32, float64).
-// TODO(contrast): switch to PlaypenIO's .npy support once it lands on main.
+// The presence matrix can be larger than memory: MappedNpy reads only the header and maps the
+// file, so callers can stream rows (PlaypenIO's `Npy.read` loads whole arrays; it is used for
+// the small ones).
 
-/// A memory-mapped, C-ordered `.npy` array.
-public final class NpyArray: @unchecked Sendable {
-    public enum DType: String, Sendable { case bool = "|b1", int32 = "<i4", float32 = "<f4", float64 = "<f8", int64 = "<i8", uint8 = "|u1" }
+/// A memory-mapped, C-ordered `.npy` array (header parsed, data not read).
+public final class MappedNpy: @unchecked Sendable {
+    public typealias DType = NpyDType
     public let path: String
     public let dtype: DType
     public let shape: [Int]
@@ -14,7 +15,7 @@ public final class NpyArray: @unchecked Sendable {
     public let file: MappedFile
 
     public var count: Int { shape.reduce(1, *) }
-    public var itemSize: Int { switch dtype { case .bool, .uint8: 1; case .int32, .float32: 4; case .float64, .int64: 8 } }
+    public var itemSize: Int { dtype.size }
     public var data: UnsafeRawPointer { file.base! + dataOffset }
 
     public init(path: String) throws {
@@ -48,7 +49,7 @@ public final class NpyArray: @unchecked Sendable {
         }
         let descr = String(descrField[descrField.index(after: q1)..<q2])
         guard let dt = DType(rawValue: descr == "<b1" ? "|b1" : (descr == "<u1" ? "|u1" : descr)) else {
-            throw PlaypenError("\(path): unsupported dtype '\(descr)' (expected bool, uint8, int32, int64, float32 or float64)")
+            throw PlaypenError("\(path): unsupported dtype '\(descr)' (expected bool)")
         }
         dtype = dt
         guard try field("fortran_order").hasPrefix("False") else {
@@ -69,34 +70,4 @@ public final class NpyArray: @unchecked Sendable {
             throw PlaypenError("\(path): file has \(file.count - dataOffset - bytes) trailing bytes after the array data")
         }
     }
-
-    /// Values as Double (int32/int64/float32/float64/bool).
-    public func doubles() -> [Double] {
-        let n = count
-        switch dtype {
-        case .float32: let p = data.assumingMemoryBound(to: Float.self); return (0..<n).map { Double(p[$0]) }
-        case .float64: let p = data.assumingMemoryBound(to: Double.self); return (0..<n).map { p[$0] }
-        case .int32: let p = data.assumingMemoryBound(to: Int32.self); return (0..<n).map { Double(p[$0]) }
-        case .int64: let p = data.assumingMemoryBound(to: Int64.self); return (0..<n).map { Double(p[$0]) }
-        case .bool, .uint8: let p = data.assumingMemoryBound(to: UInt8.self); return (0..<n).map { Double(p[$0]) }
-        }
-    }
-}
-
-/// Writes a C-ordered `.npy` (version 1.0) atomically.
-public func writeNpy(path: String, dtype: NpyArray.DType, shape: [Int], bytes: UnsafeRawBufferPointer) throws {
-    let shapeText = shape.count == 1 ? "(\(shape[0]),)" : "(" + shape.map(String.init).joined(separator: ", ") + ")"
-    var header = "{'descr': '\(dtype.rawValue)', 'fortran_order': False, 'shape': \(shapeText), }"
-    let total = 10 + header.utf8.count + 1
-    header += String(repeating: " ", count: (64 - total % 64) % 64) + "\n"
-    var out: [UInt8] = [0x93, 0x4E, 0x55, 0x4D, 0x50, 0x59, 1, 0]
-    let length = UInt16(header.utf8.count)
-    out.append(UInt8(length & 0xFF)); out.append(UInt8(length >> 8))
-    out.append(contentsOf: header.utf8)
-    out.append(contentsOf: bytes)
-    let file = try AtomicFile(path: path)
-    guard FileManager.default.createFile(atPath: file.temporaryPath, contents: Data(out)) else {
-        throw PlaypenError("\(path): cannot write")
-    }
-    try file.commit()
 }

