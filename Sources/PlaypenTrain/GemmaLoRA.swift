@@ -42,6 +42,9 @@ public final class GemmaLoRA: LoRATrainable {
     public var config: GemmaConfig { model.config }
     /// Rows of logits computed at once in the head ([chunk, V] scratch).
     public var headChunkRows = 32
+    /// When true, `profile` accumulates seconds per phase (linear, attention, elementwise, head).
+    public var profiling = false
+    public private(set) var profile: [String: Double] = [:]
 
     private var capacity = (tokens: 0, probs: 0, rows: 0, maxT: 0, r: 0, targets: [LoRATarget]())
     private var layers: [LayerActivations] = []
@@ -129,6 +132,13 @@ public final class GemmaLoRA: LoRATrainable {
         let attScale = Float(1 / c.queryPreAttnScalar.squareRoot())
         let eps = c.rmsNormEps
         let training = grads != nil
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ phase: String) {
+            guard profiling else { return }
+            let now = DispatchTime.now().uptimeNanoseconds
+            profile[phase, default: 0] += Double(now - clock) * 1e-9
+            clock = now
+        }
 
         /// LoRA-wrapped (or plain frozen) linear forward.
         func linear(_ li: Int, _ t: LoRATarget, _ y: FloatBuffer, _ xin: FloatBuffer, _ w: Tensor, _ a: LayerActivations) {
@@ -151,11 +161,14 @@ public final class GemmaLoRA: LoRATrainable {
             let isGlobal = c.layerIsGlobal[li]
             let window = isGlobal ? 0 : c.slidingWindow
             let ropeTab = isGlobal ? gRope : lRope
+            lap("other")
             a.xIn.pointer.update(from: x.pointer, count: n * d)
             rmsNormForward(a.h1.pointer, rstd: a.rstd1.pointer, x.pointer, scale: w.inputNorm.data, N: n, C: d, eps: eps)
+            lap("fwd elementwise")
             linear(li, .q, a.qPre, a.h1, w.q, a)
             linear(li, .k, a.kPre, a.h1, w.k, a)
             linear(li, .v, a.v, a.h1, w.v, a)
+            lap("fwd linear")
             rmsNormForward(a.q.pointer, rstd: a.qRstd.pointer, a.qPre.pointer, scale: w.qNorm.data, N: n * H, C: D, eps: eps)
             rmsNormForward(a.k.pointer, rstd: a.kRstd.pointer, a.kPre.pointer, scale: w.kNorm.data, N: n * KVH, C: D, eps: eps)
             ropeTab.cos.withUnsafeBufferPointer { cp in
@@ -167,21 +180,28 @@ public final class GemmaLoRA: LoRATrainable {
                     }
                 }
             }
+            lap("fwd elementwise")
             for (ri, row) in rows.enumerated() {
                 let T = row.inputIds.count, o = offsets[ri]
                 attentionForward(a.att.pointer + o * HD, probs: a.probs.pointer + probOffsets[ri], q: a.q.pointer + o * HD,
                                  k: a.k.pointer + o * KVD, v: a.v.pointer + o * KVD, T: T, Tk: T, qOffset: 0,
                                  H: H, KV: KVH, D: D, window: window, scale: attScale)
             }
+            lap("fwd attention")
             linear(li, .o, a.oOut, a.att, w.o, a)
+            lap("fwd linear")
             rmsNormForward(tmp.pointer, rstd: a.rstd2.pointer, a.oOut.pointer, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)
             residualAdd(x.pointer, tmp.pointer, N: n * d)
             a.xMid.pointer.update(from: x.pointer, count: n * d)
             rmsNormForward(a.h2.pointer, rstd: a.rstd3.pointer, x.pointer, scale: w.preFeedforwardNorm.data, N: n, C: d, eps: eps)
+            lap("fwd elementwise")
             linear(li, .gate, a.gate, a.h2, w.gate, a)
             linear(li, .up, a.up, a.h2, w.up, a)
+            lap("fwd linear")
             gatedGeluForward(act.pointer, gate: a.gate.pointer, up: a.up.pointer, N: n * I)
+            lap("fwd elementwise")
             linear(li, .down, a.downOut, act, w.down, a)
+            lap("fwd linear")
             rmsNormForward(tmp.pointer, rstd: a.rstd4.pointer, a.downOut.pointer, scale: w.postFeedforwardNorm.data, N: n, C: d, eps: eps)
             residualAdd(x.pointer, tmp.pointer, N: n * d)
         }
@@ -202,6 +222,7 @@ public final class GemmaLoRA: LoRATrainable {
                                  scratch: UnsafeMutableBufferPointer(start: headScratch.pointer, count: min(headChunkRows, P) * V))
         }
         for i in 0..<P { rowLoss[lossRowOwner[i]] += Double(tokenLoss[i]) }
+        lap("head")
         guard let grads else { return rowLoss }
 
         // ---- backward ----
@@ -245,13 +266,17 @@ public final class GemmaLoRA: LoRATrainable {
                             scale: w.postFeedforwardNorm.data, rstd: a.rstd4.pointer, N: n, C: d)
             gatedGeluForward(act.pointer, gate: a.gate.pointer, up: a.up.pointer, N: n * I)  // recomputed
             zero(dAct, n * I)
+            lap("bwd elementwise")
             linearBack(li, .down, dxin: dAct, dy: dDown, xin: act, w.down, a)
+            lap("bwd linear")
             zero(dGate, n * I); zero(dUp, n * I)
             gatedGeluBackward(dgate: dGate.pointer, dup: dUp.pointer, dout: dAct.pointer, gate: a.gate.pointer,
                               up: a.up.pointer, N: n * I)
             zero(dH, n * d)
+            lap("bwd elementwise")
             linearBack(li, .gate, dxin: dH, dy: dGate, xin: a.h2, w.gate, a)
             linearBack(li, .up, dxin: dH, dy: dUp, xin: a.h2, w.up, a)
+            lap("bwd linear")
             rmsNormBackward(dinp: dx.pointer, dscale: nil, dout: dH.pointer, inp: a.xMid.pointer,
                             scale: w.preFeedforwardNorm.data, rstd: a.rstd3.pointer, N: n, C: d)
             // Attention block: xMid = xIn + postAttn(o(attention(rope(qnorm(q)), rope(knorm(k)), v)))
@@ -259,7 +284,9 @@ public final class GemmaLoRA: LoRATrainable {
             rmsNormBackward(dinp: dO.pointer, dscale: nil, dout: dx.pointer, inp: a.oOut.pointer,
                             scale: w.postAttentionNorm.data, rstd: a.rstd2.pointer, N: n, C: d)
             zero(dAtt, n * HD)
+            lap("bwd elementwise")
             linearBack(li, .o, dxin: dAtt, dy: dO, xin: a.att, w.o, a)
+            lap("bwd linear")
             zero(dq, n * HD); zero(dk, n * KVD); zero(dv, n * KVD)
             for (ri, row) in rows.enumerated() {
                 let T = row.inputIds.count, o = offsets[ri]
@@ -268,6 +295,7 @@ public final class GemmaLoRA: LoRATrainable {
                                   q: a.q.pointer + o * HD, k: a.k.pointer + o * KVD, v: a.v.pointer + o * KVD,
                                   scratch: attScratch.pointer, T: T, Tk: T, H: H, KV: KVH, D: D, scale: attScale)
             }
+            lap("bwd attention")
             ropeTab.cos.withUnsafeBufferPointer { cp in
                 ropeTab.sin.withUnsafeBufferPointer { sp in
                     for (ri, row) in rows.enumerated() {
@@ -284,14 +312,17 @@ public final class GemmaLoRA: LoRATrainable {
                             rstd: a.kRstd.pointer, N: n * KVH, C: D)
             let needInput = li > 0
             if needInput { zero(dH, n * d) }
+            lap("bwd elementwise")
             linearBack(li, .q, dxin: needInput ? dH : nil, dy: dqPre, xin: a.h1, w.q, a)
             linearBack(li, .k, dxin: needInput ? dH : nil, dy: dkPre, xin: a.h1, w.k, a)
             linearBack(li, .v, dxin: needInput ? dH : nil, dy: dv, xin: a.h1, w.v, a)
+            lap("bwd linear")
             if needInput {
                 rmsNormBackward(dinp: dx.pointer, dscale: nil, dout: dH.pointer, inp: a.xIn.pointer,
                                 scale: w.inputNorm.data, rstd: a.rstd1.pointer, N: n, C: d)
             }
         }
+        lap("bwd elementwise")
         return rowLoss
     }
 }

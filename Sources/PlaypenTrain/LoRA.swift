@@ -169,14 +169,18 @@ public final class LoRAParameters: @unchecked Sendable {
 // ----------------------------------------------------------------------------------------------
 // Dropout on the adapter path (torch nn.Dropout: keep with probability 1−p, scale by 1/(1−p)).
 
-/// A dropout mask over an [N, in] input, regenerated on demand from its key.
+/// A dropout mask over an [N, in] input, regenerated on demand from its key. Element i is
+/// dropped when its 16-bit uniform (bits 16·(i mod 4) of the keyed draw i / 4) is below
+/// round(p · 65536): one 64-bit draw serves four elements.
 public struct LoRADropout: Sendable {
     public let p: Float
     public let key: UInt64
+    let threshold: UInt64
 
     public init(p: Float, key: UInt64) {
         self.p = p
         self.key = key
+        threshold = UInt64((Double(p) * 65536).rounded())
     }
 
     /// Key for one module in one micro-batch of one optimizer step.
@@ -184,20 +188,34 @@ public struct LoRADropout: Sendable {
         KeyedRandom.key(seed, "dropout", String(step), String(micro), module.peftName)
     }
 
+    /// Whether element i is kept (the mask's definition; the loops below inline it).
+    public func keeps(_ i: Int) -> Bool {
+        (KeyedRandom.bits(key, i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
+    }
+
+    /// Calls body(i, kept) for i in 0..<count, four elements per random draw.
+    @inline(__always) func forEach(count: Int, _ body: (Int, Bool) -> Void) {
+        var block = 0
+        while block * 4 < count {
+            let bits = KeyedRandom.bits(key, block)
+            let base = block * 4
+            for j in 0..<min(4, count - base) {
+                body(base + j, (bits >> UInt64(16 * j)) & 0xFFFF >= threshold)
+            }
+            block += 1
+        }
+    }
+
     /// out = x ⊙ mask / (1 − p) over `count` elements.
     public func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
         let keepScale = 1 / (1 - p)
-        for i in 0..<count {
-            out[i] = KeyedRandom.uniform(key, i) < p ? 0 : x[i] * keepScale
-        }
+        forEach(count: count) { i, kept in out[i] = kept ? x[i] * keepScale : 0 }
     }
 
     /// out += g ⊙ mask / (1 − p).
     public func accumulateBackward(_ out: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int) {
         let keepScale = 1 / (1 - p)
-        for i in 0..<count where KeyedRandom.uniform(key, i) >= p {
-            out[i] += g[i] * keepScale
-        }
+        forEach(count: count) { i, kept in if kept { out[i] += g[i] * keepScale } }
     }
 }
 

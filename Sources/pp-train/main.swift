@@ -73,6 +73,7 @@ struct PPTrain: ParsableCommand {
         let gemma = try GemmaModel.load(model)
         let trainable = GemmaLoRA(model: gemma)
         trainable.headChunkRows = max(headChunk, 1)
+        trainable.profiling = ProcessInfo.processInfo.environment["PP_TRAIN_PROFILE"] != nil
         let tok = gemma.tokenizer
         let plan = TokenizationPlan(bos: Int32(tok?.bosID ?? gemma.config.bosTokenID),
                                     eos: Int32(tok?.eosID ?? gemma.config.eosTokenIDs.first ?? 1),
@@ -169,6 +170,12 @@ struct PPTrain: ParsableCommand {
         }
         let summary = try trainer.run(initial: initial)
         if showProgress { FileHandle.standardError.write(Data("\n".utf8)) }
+        if trainable.profiling {
+            let total = trainable.profile.values.reduce(0, +)
+            for (k, v) in trainable.profile.sorted(by: { $0.value > $1.value }) {
+                common.log(String(format: "profile %-18@ %8.2f s %5.1f%%", k as NSString, v, 100 * v / max(total, 1e-9)))
+            }
+        }
 
         var manifest = RunContext.current.manifest(seed: common.seed)
         try manifest.addInput(train)

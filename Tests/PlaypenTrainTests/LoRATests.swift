@@ -8,7 +8,7 @@ private func referenceForward(x: [Double], w: [Double], a: [Double], b: [Double]
     var xd = x
     if let dropout, dropout.p > 0 {
         for i in 0..<xd.count {
-            xd[i] = KeyedRandom.uniform(dropout.key, i) < dropout.p ? 0 : x[i] / (1 - Double(dropout.p))
+            xd[i] = dropout.keeps(i) ? x[i] / (1 - Double(dropout.p)) : 0
         }
     }
     var y = [Double](repeating: 0, count: n * outF)

@@ -56,6 +56,10 @@ def torch_worker(args):
     pm.train()
     params = [p for p in pm.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-4, weight_decay=0.01)
+    # pp-train's schedule for --max-steps S: cosine, warm-up ceil(0.03 S) (lr 0 at the first step).
+    from transformers import get_cosine_schedule_with_warmup
+    import math
+    sched = get_cosine_schedule_with_warmup(opt, math.ceil(0.03 * args.steps), args.steps)
     ids = torch.tensor([r["input_ids"] for r in rows])
     labels = ids.clone()
     for i, r in enumerate(rows):
@@ -75,6 +79,7 @@ def torch_worker(args):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        sched.step()
         times.append(time.perf_counter() - t0)
     print(json.dumps({"times": times, "loss": float(loss),
                       "rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
