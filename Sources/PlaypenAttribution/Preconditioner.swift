@@ -65,6 +65,9 @@ public enum Preconditioner {
             for v in a { meanAbs += abs(v) }
             meanAbs /= Double(d * d)
             for i in 0..<d { a[i * d + i] += c * meanAbs }
+            // Damped, the matrix is positive definite: a Cholesky solve gives the same inverse
+            // (up to fp64 rounding) in about a third of the eigendecomposition's time.
+            if c > 0 && meanAbs > 0, let k = try choleskyInverse(a, dim: d, module: module) { return k }
         }
         var w = [Double](repeating: 0, count: d)
         try symmetricEigen(&a, &w, dim: d, module: module)
@@ -108,6 +111,34 @@ public enum Preconditioner {
             throw PlaypenError("preconditioner for \(module): inverse is not finite (H has NaN or infinite entries?)")
         }
         return k.map { Float($0) }
+    }
+
+    /// (A)⁻¹ in fp64 via dpotrf/dpotrs, cast to fp32; nil when A is not numerically positive
+    /// definite (the caller then falls back to the eigendecomposition, which reports why).
+    static func choleskyInverse(_ matrix: [Double], dim d: Int, module: String) throws -> [Float]? {
+        for v in matrix where !v.isFinite {
+            throw PlaypenError("preconditioner for \(module) has NaN or infinite entries")
+        }
+        var a = matrix
+        var uplo = Int8(UInt8(ascii: "U"))
+        var n = Int32(d), lda = Int32(d), info: Int32 = 0
+        dpotrf_(&uplo, &n, &a, &lda, &info)
+        if info != 0 { return nil }
+        var b = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { b[i * d + i] = 1 }
+        var nrhs = Int32(d), ldb = Int32(d)
+        dpotrs_(&uplo, &n, &nrhs, &a, &lda, &b, &ldb, &info)
+        if info != 0 { return nil }
+        // Symmetrise (the solve is symmetric only up to rounding), as U diag Uᵀ is.
+        var k = [Float](repeating: 0, count: d * d)
+        for i in 0..<d {
+            for j in i..<d {
+                let v = Float((b[i * d + j] + b[j * d + i]) / 2)
+                k[i * d + j] = v
+                k[j * d + i] = v
+            }
+        }
+        return k
     }
 
     /// LAPACK dsyevd: eigenvalues ascending into `w`, eigenvectors into the columns of `a`.

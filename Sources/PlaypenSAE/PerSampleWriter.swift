@@ -125,31 +125,7 @@ public final class PerSampleWriter {
 
     /// The summary entry for this layer (original-pipeline.md §5.4 plus pp-sae's settings).
     public func summaryJSON(extra: [(String, String)] = []) -> String {
-        let top = summary.topFeatures(metric: options.rankingMetric, minTokenCount: options.minTokenCount, limit: options.topFeatures)
-        var pairs: [(String, SAEJSON)] = [
-            ("sae_id", .string(saeId)),
-            ("layer", layer.map { .int($0) } ?? .null),
-            ("hook_name", layer.map { .string("blocks.\($0).hook_resid_post") } ?? .null),
-            ("d_sae", .int(dSAE)),
-            ("num_prompts", .int(summary.numPrompts)),
-            ("total_tokens", .int(summary.totalTokens)),
-            ("num_active_features", .int(summary.numActiveFeatures)),
-            ("activation_threshold", .double(Double(options.activationThreshold))),
-            ("exclude_bos", .bool(options.excludeBOS)),
-            ("ranking_metric", .string(options.rankingMetric.rawValue)),
-            ("min_token_count_for_ranking", .int(options.minTokenCount)),
-        ]
-        for (k, v) in extra { pairs.append((k, .string(v))) }
-        pairs.append(("top_features", .array(top.map { f in
-            .object([
-                ("feature_id", .int(f.featureId)), ("token_count", .int(Int(f.tokenCount))),
-                ("prompt_count", .int(Int(f.promptCount))), ("prompt_fraction", .double(f.promptFraction)),
-                ("total_activation", .double(f.totalActivation)),
-                ("mean_activation_when_active", .double(f.meanActivationWhenActive)),
-                ("max_activation", .double(f.maxActivation)),
-            ])
-        })))
-        return SAEJSON.object(pairs).text(indent: 2) + "\n"
+        layerSummaryJSON(summary, saeId: saeId, layer: layer, options: options, extra: extra)
     }
 
     /// Closes every array with its final row count, writes the summary (and the contexts of the
@@ -161,6 +137,7 @@ public final class PerSampleWriter {
             try seqLens.finish()
             try activationMean?.finish()
             try examples.close()
+            try writeLayerTotals(summary, path: output.file("layer_totals.npy"))
             let names = SAEJSON.array(sampleStatNames.map { .string($0) }).text() + "\n"
             guard FileManager.default.createFile(atPath: output.file("stat_names.json"), contents: Data(names.utf8)),
                   FileManager.default.createFile(atPath: output.file("summary.json"), contents: Data(summaryJSON(extra: extra).utf8))
@@ -194,4 +171,128 @@ public final class PerSampleWriter {
 
     /// Drops everything written so far.
     public func abort() { output.abort() }
+}
+
+/// The layer summary JSON: identity, counts, settings, then the ranked top features.
+func layerSummaryJSON(_ summary: LayerSummary, saeId: String, layer: Int?, options: PerSampleOptions,
+                      extra: [(String, String)]) -> String {
+    let top = summary.topFeatures(metric: options.rankingMetric, minTokenCount: options.minTokenCount, limit: options.topFeatures)
+    var pairs: [(String, SAEJSON)] = [
+        ("sae_id", .string(saeId)),
+        ("layer", layer.map { .int($0) } ?? .null),
+        ("hook_name", layer.map { .string("blocks.\($0).hook_resid_post") } ?? .null),
+        ("d_sae", .int(summary.dSAE)),
+        ("num_prompts", .int(summary.numPrompts)),
+        ("total_tokens", .int(summary.totalTokens)),
+        ("num_active_features", .int(summary.numActiveFeatures)),
+        ("activation_threshold", .double(Double(options.activationThreshold))),
+        ("exclude_bos", .bool(options.excludeBOS)),
+        ("ranking_metric", .string(options.rankingMetric.rawValue)),
+        ("min_token_count_for_ranking", .int(options.minTokenCount)),
+        ("top_features_limit", .int(options.topFeatures)),
+    ]
+    for (k, v) in extra { pairs.append((k, .string(v))) }
+    pairs.append(("top_features", .array(top.map { f in
+        .object([
+            ("feature_id", .int(f.featureId)), ("token_count", .int(Int(f.tokenCount))),
+            ("prompt_count", .int(Int(f.promptCount))), ("prompt_fraction", .double(f.promptFraction)),
+            ("total_activation", .double(f.totalActivation)),
+            ("mean_activation_when_active", .double(f.meanActivationWhenActive)),
+            ("max_activation", .double(f.maxActivation)),
+        ])
+    })))
+    return SAEJSON.object(pairs).text(indent: 2) + "\n"
+}
+
+/// `layer_totals.npy`: float64 [4, d_sae] = token counts, prompt counts, activation sums and
+/// activation maxima (−inf where never active), so shards can be merged into one summary.
+func writeLayerTotals(_ summary: LayerSummary, path: String) throws {
+    var values = summary.tokenCounts.map(Double.init) + summary.promptCounts.map(Double.init)
+    values += summary.activationSums
+    values += summary.activationMax.map(Double.init)
+    try values.withUnsafeBytes { try writeNpy(path: path, descr: "<f8", shape: [4, summary.dSAE], bytes: $0) }
+}
+
+/// Concatenates the per-sample directories of shards (in the order given) into `output`, and
+/// rebuilds the layer summary from their `layer_totals.npy`. Contexts are not merged (they need
+/// every shard's tokens); extract without shards for contexts.
+public func mergePerSampleDirectories(_ inputs: [String], output: String) throws {
+    guard let first = inputs.first else { throw PlaypenError("merge: no input directories") }
+    func summaryObject(_ dir: String) throws -> [String: Any] {
+        let path = dir + "/summary.json"
+        guard let data = FileManager.default.contents(atPath: path),
+              let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw PlaypenError("\(path): cannot read the layer summary")
+        }
+        return o
+    }
+    let head = try summaryObject(first)
+    let keys = ["sae_id", "d_sae", "layer", "activation_threshold", "exclude_bos", "ranking_metric", "min_token_count_for_ranking", "top_features_limit"]
+    for dir in inputs.dropFirst() {
+        let o = try summaryObject(dir)
+        for k in keys where "\(o[k] ?? "nil")" != "\(head[k] ?? "nil")" {
+            throw PlaypenError("\(dir)/summary.json: \(k) is \(o[k] ?? "missing"), but \(first) has \(head[k] ?? "missing")")
+        }
+    }
+    guard let dSAE = (head["d_sae"] as? NSNumber)?.intValue else { throw PlaypenError("\(first)/summary.json: no d_sae") }
+    var options = PerSampleOptions()
+    options.activationThreshold = (head["activation_threshold"] as? NSNumber)?.floatValue ?? 0
+    options.excludeBOS = head["exclude_bos"] as? Bool ?? false
+    options.rankingMetric = RankingMetric(rawValue: head["ranking_metric"] as? String ?? "") ?? .meanActivation
+    options.minTokenCount = (head["min_token_count_for_ranking"] as? NSNumber)?.intValue ?? 10
+    options.topFeatures = (head["top_features_limit"] as? NSNumber)?.intValue ?? 50
+    let out = try AtomicDirectory(path: output)
+    // Arrays: same header descr and row shape; data bytes concatenated.
+    let fm = FileManager.default
+    var arrays = ["feature_presence", "sample_stats", "seq_lens"]
+    if inputs.allSatisfy({ fm.fileExists(atPath: $0 + "/feature_activation_mean.npy") }) { arrays.append("feature_activation_mean") }
+    for name in arrays {
+        var writer: NpyRowWriter?
+        for dir in inputs {
+            let file = try MappedFile(path: "\(dir)/\(name).npy")
+            let bytes = try file.bytes(at: 0, count: file.count, "\(name).npy")
+            let header = try parseNpyHeader(bytes, what: "\(dir)/\(name).npy")
+            let rowShape = Array(header.shape.dropFirst())
+            if writer == nil { writer = try NpyRowWriter(path: out.file(name + ".npy"), descr: header.descr, rowShape: rowShape) }
+            guard header.descr == writer!.descr, rowShape == writer!.rowShape else {
+                throw PlaypenError("\(dir)/\(name).npy: dtype \(header.descr) rows \(rowShape) differ from the first shard's")
+            }
+            let rowBytes = (header.descr.hasSuffix("1") ? 1 : header.descr.hasSuffix("8") ? 8 : 4) * rowShape.reduce(1, *)
+            for r in 0..<header.shape[0] {
+                try writer!.append(UnsafeRawBufferPointer(rebasing: bytes[(header.dataOffset + r * rowBytes)..<(header.dataOffset + (r + 1) * rowBytes)]))
+            }
+        }
+        try writer!.finish()
+    }
+    let examples = try FileHandleWriter(path: out.file("examples.jsonl"))
+    var summary = LayerSummary(dSAE: dSAE)
+    for dir in inputs {
+        guard let text = fm.contents(atPath: dir + "/examples.jsonl") else { throw PlaypenError("\(dir)/examples.jsonl: cannot read") }
+        try text.withUnsafeBytes { try examples.write($0) }
+        let file = try MappedFile(path: dir + "/layer_totals.npy")
+        let totals = try readNpyFloat64(try file.bytes(at: 0, count: file.count, "layer_totals.npy"), what: dir + "/layer_totals.npy")
+        guard totals.count == 4 * dSAE else { throw PlaypenError("\(dir)/layer_totals.npy: expected [4, \(dSAE)]") }
+        let o = try summaryObject(dir)
+        summary.merge(totals: totals, numPrompts: (o["num_prompts"] as? NSNumber)?.intValue ?? 0,
+                      totalTokens: (o["total_tokens"] as? NSNumber)?.intValue ?? 0)
+    }
+    try examples.close()
+    try writeLayerTotals(summary, path: out.file("layer_totals.npy"))
+    let names = SAEJSON.array(sampleStatNames.map { .string($0) }).text() + "\n"
+    let json = layerSummaryJSON(summary, saeId: head["sae_id"] as? String ?? "", layer: (head["layer"] as? NSNumber)?.intValue,
+                                options: options, extra: [("merged_from", inputs.joined(separator: ","))])
+    guard fm.createFile(atPath: out.file("stat_names.json"), contents: Data(names.utf8)),
+          fm.createFile(atPath: out.file("summary.json"), contents: Data(json.utf8)) else {
+        throw PlaypenError("\(output): cannot write the summary")
+    }
+    try out.commit()
+}
+
+/// Reads a C-order `<f8` .npy array.
+func readNpyFloat64(_ bytes: UnsafeRawBufferPointer, what: String) throws -> [Double] {
+    let header = try parseNpyHeader(bytes, what: what)
+    guard header.descr == "<f8", !header.fortranOrder else { throw PlaypenError("\(what): expected a float64 array") }
+    let count = header.shape.reduce(1, *)
+    guard bytes.count >= header.dataOffset + 8 * count else { throw PlaypenError("\(what): data truncated") }
+    return (0..<count).map { Double(bitPattern: UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: header.dataOffset + 8 * $0, as: UInt64.self))) }
 }

@@ -157,6 +157,18 @@ public struct LayerSummary: Sendable {
         }
     }
 
+    /// Adds another shard's totals (layer_totals.npy rows: counts, prompt counts, sums, maxima).
+    mutating func merge(totals: [Double], numPrompts n: Int, totalTokens tokens: Int) {
+        numPrompts += n
+        totalTokens += tokens
+        for j in 0..<dSAE {
+            tokenCounts[j] += Int64(totals[j])
+            promptCounts[j] += Int64(totals[dSAE + j])
+            activationSums[j] += totals[2 * dSAE + j]
+            activationMax[j] = max(activationMax[j], Float(totals[3 * dSAE + j]))
+        }
+    }
+
     public var numActiveFeatures: Int { tokenCounts.reduce(0) { $0 + ($1 > 0 ? 1 : 0) } }
 
     public func feature(_ j: Int) -> RankedFeature {

@@ -10,8 +10,10 @@ struct PPContrast: ParsableCommand {
         abstract: "Contrast the top-attributed rows with the rest: a classifier on per-sample SAE statistics, effect sizes and per-feature enrichment, as JSON and a self-contained HTML report.",
         discussion: """
         Example:
-          pp-contrast --scores runs/taboo/scores.jsonl --sae runs/taboo/sae/layer_9 --sae L12=runs/taboo/sae/layer_12 \\
-              --top-k 100 --residualize seq_len --seed 42 -o runs/taboo/contrast.json --html runs/taboo/contrast.html
+          pp-contrast --scores runs/demo/scores.jsonl \\
+              --sae runs/demo/sae/layer_6 --sae L9=runs/demo/sae/layer_9 \\
+              --top-k 100 --residualize seq_len --seed 42 \\
+              -o runs/demo/contrast.json --html runs/demo/contrast.html
         """)
 
     @OptionGroup var common: CommonOptions

@@ -122,7 +122,7 @@ struct Logits: ParsableCommand {
     @OptionGroup var common: ModelOptions
     @Option(help: "Text (tokenized with <bos>).") var text: String?
     @Option(help: "Token ids, comma-separated.") var ids: String?
-    @Option(help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
+    @Option(parsing: .unconditional, help: "Positions, comma-separated (default: all; negative counts from the end).") var positions: String?
     @Option(name: .shortAndLong, help: "Output .npy path.") var output: String
 
     func validate() throws {

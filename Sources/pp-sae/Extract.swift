@@ -7,7 +7,7 @@ import PlaypenModel
 import PlaypenSAE
 
 /// Subcommands that need the model register here.
-let extraSubcommands: [ParsableCommand.Type] = [Extract.self]
+let extraSubcommands: [ParsableCommand.Type] = [Extract.self, Merge.self]
 
 /// `--model`, else $PP_GGUF, else the `make model` location.
 func defaultModelPath() -> String {
@@ -185,5 +185,23 @@ struct Extract: ParsableCommand {
                            jobs.map(\.output).joined(separator: ", ")))
             }
         }
+    }
+}
+
+struct Merge: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Concatenate the per-sample directories of --shard runs and rebuild the layer summary.",
+        discussion: """
+            Give the shard directories of one SAE in shard order. Arrays and examples.jsonl are concatenated; \
+            summary.json is recomputed from every shard's layer_totals.npy. contexts.jsonl is not merged.
+
+            Example:
+              pp-sae merge out0/layer_9_width_4096 out1/layer_9_width_4096 -o samples/layer_9_width_4096
+            """)
+    @Argument(help: "Shard directories, in order.") var inputs: [String]
+    @Option(name: .shortAndLong, help: "Merged directory.") var output: String
+
+    func run() throws {
+        try mergePerSampleDirectories(inputs, output: output)
     }
 }

@@ -177,3 +177,44 @@ with zipfile.ZipFile(sys.argv[1] + "/params.npz", "w", compression=zipfile.ZIP_B
         #expect(message { _ = try SparseAutoencoder.load(path: dir) }.contains("unsupported zip compression method 12"))
     }
 }
+
+@Suite struct SAEMergeTests {
+    @Test func mergedShardsEqualOneUnshardedRun() throws {
+        let g = try golden()
+        let lengths = try goldenJSON()["lengths"] as! [Int]
+        let codes = g["codes_jumprelu"]!.values
+        let root = temporaryDirectory("sae-merge")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var options = PerSampleOptions()
+        options.featureActivationMean = true
+        options.topFeatures = 12
+        func write(_ name: String, _ samples: Range<Int>) throws {
+            let w = try PerSampleWriter(directory: root + "/" + name, saeId: "s", dSAE: 256, layer: 3, options: options)
+            for s in samples {
+                let start = lengths.prefix(s).reduce(0, +)
+                let dense = Array(codes[(start * 256)..<((start + lengths[s]) * 256)])
+                try dense.withUnsafeBufferPointer { try w.add(SampleInfo(index: s, rowId: .int(s)), codes: $0, tokens: lengths[s]) }
+            }
+            try w.finish()
+        }
+        try write("all", 0..<3)
+        try write("a", 0..<1)
+        try write("b", 1..<3)
+        try mergePerSampleDirectories([root + "/a", root + "/b"], output: root + "/merged")
+        for file in ["feature_presence.npy", "sample_stats.npy", "seq_lens.npy", "feature_activation_mean.npy", "examples.jsonl", "stat_names.json"] {
+            #expect(FileManager.default.contents(atPath: root + "/all/" + file) == FileManager.default.contents(atPath: root + "/merged/" + file), "\(file)")
+        }
+        func top(_ dir: String) throws -> [Int] {
+            let o = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/\(dir)/summary.json"))) as! [String: Any]
+            #expect(o["num_prompts"] as? Int == 3 && o["total_tokens"] as? Int == 51)
+            return (o["top_features"] as! [[String: Any]]).map { $0["feature_id"] as! Int }
+        }
+        #expect(try top("all") == top("merged"))
+        // Mismatched settings are refused.
+        options.excludeBOS = true
+        try write("c", 0..<1)
+        #expect(throws: PlaypenError.self) { try mergePerSampleDirectories([root + "/a", root + "/c"], output: root + "/bad") }
+        #expect(!FileManager.default.fileExists(atPath: root + "/bad"))
+    }
+}
