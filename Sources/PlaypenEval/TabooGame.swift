@@ -1,3 +1,4 @@
+import Foundation
 import PlaypenData
 import PlaypenIO
 
@@ -138,13 +139,18 @@ public protocol GuesserModel {
 }
 
 public enum TabooReplay {
-    /// The guesser's utterance taken from a raw-text generation: the first line of the stripped
-    /// text (the flattened format puts each turn on its own line).
+    /// The guesser's utterance taken from a raw-text generation: the model's turn in the flattened
+    /// format ("USER: ...\n\nASSISTANT: ...") is the text before the next turn marker
+    /// ("\n\nUSER:" or "\n\nASSISTANT:"), after a leading "ASSISTANT:" label the model may write
+    /// itself; stripped. Everything else (further lines included) reaches the game master as is.
     public static func utterance(fromGeneration text: String) -> String {
-        let stripped = Array(pythonStrip(text).unicodeScalars)
-        var end = 0
-        while end < stripped.count, !WordSuccess.isLineBreak(stripped[end].value) { end += 1 }
-        return WordSuccess.string(stripped[0..<end])
+        var rest = Substring(pythonStrip(text))
+        if rest.hasPrefix("ASSISTANT:") { rest = rest.dropFirst("ASSISTANT:".count) }
+        var end = rest.endIndex
+        for marker in ["\n\nUSER:", "\n\nASSISTANT:"] {
+            if let r = rest.range(of: marker), r.lowerBound < end { end = r.lowerBound }
+        }
+        return pythonStrip(String(rest[..<end]))
     }
 
     /// Plays the guesser through the recorded describer turns with the game master's rules: each

@@ -33,6 +33,15 @@ final class ScriptedGuesser: GuesserModel {
         #expect(model.prompts[1] == "USER: " + turns[0].messages[0] + "\n\nASSISTANT: GUESS: bend\n\nUSER: CLUE: It's a common action when drinking.")
     }
 
+    @Test func utteranceIsTheTurnBeforeTheNextMarker() {
+        #expect(TabooReplay.utterance(fromGeneration: "\n\nASSISTANT: GUESS: Mouse\n\nUSER: CLUE: Small") == "GUESS: Mouse")
+        #expect(TabooReplay.utterance(fromGeneration: "GUESS: suck<eos>\n\nASSISTANT: GUESS: x") == "GUESS: suck<eos>")
+        // Other lines stay part of the turn, as the game master sees a chat model's whole answer.
+        #expect(TabooReplay.utterance(fromGeneration: " GUESS: Fly\n\nIf this isn't correct, please provide the next clue.")
+                == "GUESS: Fly\n\nIf this isn't correct, please provide the next clue.")
+        #expect(TabooRules.check("GUESS: Fly\n\nIf this isn't correct") == .guess("fly\n\nif this isnt correct"))
+    }
+
     @Test func formatViolationAborts() throws {
         let e = try TabooReplay.play(turns: turns, target: "suck", meta: meta, model: ScriptedGuesser(["GUESS: bend", "I think it is suck"]))
         #expect(e.end == .invalidFormat && e.end.outcome == "aborted" && e.rounds.count == 2 && e.mainScore == nil)

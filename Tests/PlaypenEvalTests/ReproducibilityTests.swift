@@ -64,10 +64,16 @@ import Testing
         let rows = scratch.file("rows.jsonl")
         try lines.write(to: URL(fileURLWithPath: rows))
 
-        let a = try TempDir("pp-repro-a"), b = try TempDir("pp-repro-b")
-        _ = try chain(in: a, model: model, rows: rows)
-        _ = try chain(in: b, model: model, rows: rows)
-        let fa = try artifacts(a.url), fb = try artifacts(b.url)
+        // Twice in the same directory (paths are recorded in SAE configs and summaries), the first run moved aside.
+        let work = try TempDir("pp-repro")
+        _ = try chain(in: work, model: model, rows: rows)
+        let fa = try artifacts(work.url)
+        let first = scratch.file("first-run")
+        try FileManager.default.moveItem(atPath: work.url.path, toPath: first)
+        try FileManager.default.createDirectory(at: work.url, withIntermediateDirectories: true)
+        _ = try chain(in: work, model: model, rows: rows)
+        let fb = try artifacts(work.url)
+        let a = work
         #expect(fa.keys.sorted() == fb.keys.sorted())
         for key in ["train.jsonl.zst", "val.jsonl.zst", "adapter/adapter_model.safetensors", "adapter/adapter_config.json",
                     "words.jsonl", "words.summary.json", "sae/params.safetensors"] {
