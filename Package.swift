@@ -42,11 +42,15 @@ let package = Package(
             "PlaypenStats", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenStatsTests", dependencies: ["PlaypenStats", "PlaypenIO", "pp-contrast"]),
         // attribution: projections, preconditioners, scoring, rank comparison; pp-score
-        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "CBLAS"], swiftSettings: numericSettings),
+        .target(name: "PlaypenAttribution", dependencies: ["PlaypenIO", "PlaypenStats", "PlaypenTrain", "CBLAS"], swiftSettings: numericSettings),
+        .executableTarget(name: "pp-grad", dependencies: [
+            "PlaypenAttribution", "PlaypenTrain", "PlaypenModel", "PlaypenIO", "PlaypenCLI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .executableTarget(name: "pp-score", dependencies: [
             "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", "CSHA256", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO"]),
+        .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO", "PlaypenTrain", "PlaypenModel"]),
         // --- SAE (helper sae) ---
         .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData", "PlaypenTrain"],
                 swiftSettings: numericSettings),

@@ -35,6 +35,10 @@ final class LayerActivations {
     }
 }
 
+/// Sees one LoRA module's tensors during the backward pass: (module, layer input x [n, in],
+/// u = A x [n, r], output gradient dℓ/dy [n, out], n tokens).
+public typealias LoRAGradientObserver = (LoRAModule, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
+
 /// The trainable Gemma-3: wraps a loaded `GemmaModel` (weights frozen) for `Trainer`, pp-grad
 /// and evaluation. Not thread-safe (activation buffers are reused across calls).
 public final class GemmaLoRA: LoRATrainable {
@@ -87,6 +91,19 @@ public final class GemmaLoRA: LoRATrainable {
         try run(rows: rows, params: params, grads: grads, gradScale: gradScale, dropout: dropout)
     }
 
+    /// Backward of each row's own loss, for per-example gradients (pp-grad): every row's loss
+    /// gradient is scaled by `rowGradScale[row]` (1 / its completion tokens for a per-example mean,
+    /// 1 for a sum), no dropout, and `observer` sees each LoRA module's layer input x [n, in],
+    /// LoRA activation u = A x [n, r] and output gradient dℓ/dy [n, out] over the micro-batch's
+    /// n tokens (rows concatenated in order, no padding) before the module's own backward runs.
+    /// `grads` receives the summed LoRA gradients as a by-product. Returns the summed row losses.
+    public func perExampleBackward(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer,
+                                   rowGradScale: [Float], observer: @escaping LoRAGradientObserver) throws -> [Double] {
+        precondition(rowGradScale.count == rows.count)
+        return try run(rows: rows, params: params, grads: grads, gradScale: 1, dropout: { _ in nil },
+                       rowGradScale: rowGradScale, observer: observer)
+    }
+
     public func rowLosses(rows: [TokenizedRow], params: LoRAParameters) throws -> [Double] {
         try run(rows: rows, params: params, grads: nil, gradScale: 0, dropout: { _ in nil })
     }
@@ -94,7 +111,8 @@ public final class GemmaLoRA: LoRATrainable {
     /// Forward (and, with `grads`, backward) of one micro-batch; returns each row's summed
     /// completion-token loss.
     func run(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer?, gradScale: Float,
-             dropout: (LoRAModule) -> LoRADropout?) throws -> [Double] {
+             dropout: (LoRAModule) -> LoRADropout?, rowGradScale: [Float]? = nil,
+             observer: LoRAGradientObserver? = nil) throws -> [Double] {
         let c = config
         let d = c.hiddenSize, HD = c.queryWidth, KVD = c.kvWidth, I = c.intermediateSize
         let H = c.numHeads, KVH = c.numKVHeads, D = c.headDim, V = c.vocabSize
@@ -224,6 +242,12 @@ public final class GemmaLoRA: LoRATrainable {
         for i in 0..<P { rowLoss[lossRowOwner[i]] += Double(tokenLoss[i]) }
         lap("head")
         guard let grads else { return rowLoss }
+        if let rowGradScale {
+            for i in 0..<P {
+                let s = rowGradScale[lossRowOwner[i]], row = dhs.pointer + i * d
+                for j in 0..<d { row[j] *= s }
+            }
+        }
 
         // ---- backward ----
         let dx = buffer("dx", n * d)
@@ -245,6 +269,7 @@ public final class GemmaLoRA: LoRATrainable {
         func linearBack(_ li: Int, _ t: LoRATarget, dxin: FloatBuffer?, dy: FloatBuffer, xin: FloatBuffer, _ w: Tensor, _ a: LayerActivations) {
             let (inF, outF) = loraShape.features(t)
             if let m = params.layout.module(li, t) {
+                observer?(m, xin.pointer, UnsafePointer(a.u[t.order]!.pointer), UnsafePointer(dy.pointer), n)
                 loraLinearBackward(dx: dxin?.pointer, da: grads.pointer + m.aOffset, db: grads.pointer + m.bOffset,
                                    du: du.pointer, scratch: xd.pointer, dy: dy.pointer, x: xin.pointer,
                                    u: a.u[t.order]!.pointer, w: w.data, a: params.a(m), b: params.b(m), scale: scale,
