@@ -270,4 +270,10 @@ struct Table: ParsableCommand {
     }
 }
 
-PlaypenMain.run(PPEval.self)
+// `words` is the default subcommand; name it explicitly so that `--config` (read before parsing) finds its flags
+// and the manifest's argv says which mode ran.
+var arguments = Array(CommandLine.arguments.dropFirst())
+if let first = arguments.first, !["words", "game", "merge", "select", "table", "help", "-h", "--help"].contains(first) {
+    arguments.insert("words", at: 0)
+}
+PlaypenMain.run(PPEval.self, arguments: arguments)
