@@ -73,6 +73,41 @@ import PlaypenTrain
         #expect(checked == 3 * 2 * params.layout.modules.count)
     }
 
+    /// `--projection-dim 4` against Bergson 2.5.1 itself: its GradientCollector hooks, Philox
+    /// Rademacher matrices with "jl" scaling and per-example mean loss, run by
+    /// scripts/reference/grad_bergson_golden.py on rows 0-2 (Tests/Fixtures/attribution/
+    /// tiny-bergson-grads.safetensors, one [p, p] tensor per row and Bergson module name).
+    @Test func projectedGradientsEqualBergson() throws {
+        let (model, params, rows, _) = try load()
+        let p = 4
+        let bergson = try SafetensorsFile(path: Self.fixtures.appendingPathComponent("attribution/tiny-bergson-grads.safetensors").path)
+        let runner = try LoRAGradientRunner(model: model, params: params, projection: ProjectionConfig(dim: p),
+                                            reduction: .mean)
+        let picked = Array(rows.prefix(3))
+        let (ids, values, _) = try gradients(runner, picked, batchSize: 2)
+        #expect(ids == picked.map(\.rowId))
+        let offsets = runner.layout.offsets
+        // Same modules in the same (named_modules) order: the order of the blocks in a row.
+        let order = try JSONDecoder().decode([String].self, from: Data(try #require(bergson.metadata["modules"]).utf8))
+        #expect(runner.layout.modules.map(\.name) == order)
+        var checked = 0, observed = 0.0
+        for i in 0..<picked.count {
+            for (mi, module) in runner.layout.modules.enumerated() {
+                let want = try bergson.floats("row\(i).\(module.name)")
+                let got = values[i][offsets[mi]..<offsets[mi + 1]]
+                #expect(got.count == p * p && want.count == p * p)
+                let scale = want.map { abs(Double($0)) }.max()!
+                var worst = 0.0
+                for (g, w) in zip(got, want) { worst = max(worst, abs(Double(g) - Double(w))) }
+                observed = max(observed, worst / scale)
+                #expect(scale > 0 && worst <= 1e-4 * scale, "row \(i) \(module.name): max |Δ| \(worst) vs max |g| \(scale)")
+                checked += 1
+            }
+        }
+        #expect(checked == 3 * order.count && order.count == 56)
+        print("LoRAGradientTests: Bergson 2.5.1 projected rows, worst max|Δ|/max|g| per module = \(observed)")
+    }
+
     /// The projected row of a module is L G Rᵀ with Bergson's matrices, G the full gradient: the
     /// same as projecting the unprojected run's gradients afterwards.
     @Test func projectedRowsAreProjectionsOfTheFullGradients() throws {
