@@ -87,7 +87,7 @@ let package = Package(
         .executableTarget(name: "pp-eval", dependencies: [
             "PlaypenEval", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenEvalTests", dependencies: [
-            "PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenAttribution", "pp-eval", "pp-filter", "pp-train", "pp-sae"]),
+            "PlaypenEval", "PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenAttribution", "pp-eval", "pp-filter", "pp-train", "pp-sae", "pp-grad"]),
         // --- end pipeline ---
         .testTarget(name: "PlaypenModelTests", dependencies: ["PlaypenModel", "PlaypenIO", "PlaypenTensor", "CZstd"]),
     ]
