@@ -72,3 +72,4 @@ bench-attribution-mixed: $(ATTR_BENCH_DIR)/train.ppt $(ATTR_BENCH_DIR)/query_pre
 	@/usr/bin/time -f "pp-score mixed: wall %e s, peak RSS %M KB" $(BIN)/pp-score --train $(ATTR_BENCH_DIR)/train.ppt \
 	  --query $(ATTR_BENCH_DIR)/query.ppt --query-preconditioner $(ATTR_BENCH_DIR)/query_precond.safetensors \
 	  --index-preconditioner $(ATTR_BENCH_DIR)/train_precond.safetensors -o $(ATTR_BENCH_DIR)/scores_mixed.jsonl --threads 2
+

@@ -189,3 +189,12 @@ $(SEL_DIR)/table.md: $(EVAL_DIR)/base.words.jsonl $(EVAL_DIR)/adapter.words.json
 selection: $(SEL_DIR)/table.md
 	@echo "selection experiment (k = $(SEL_K), seed $(SEL_SEED), $(SEL_EPOCHS) epoch(s)); evaluation rows: $(EVAL_EXAMPLES)"
 	@cat $<
+
+# pp-grad vs Bergson 2.5.1 on the CPU (per-example projected gradients of the demo run's adapter).
+# Needs the reference env (make reference-env) and the demo's adapter and train examples.
+BENCH_GRAD_ROWS ?= 8
+.PHONY: bench-grad
+bench-grad: $(ADAPTER)/adapter_model.safetensors $(TRAIN_EXAMPLES) | build model
+	$(REFENV_PYTHON) scripts/bench/grad_bench.py --gguf $(MODEL_GGUF) --adapter $(ADAPTER) \
+	  --examples $(TRAIN_EXAMPLES) --pp-grad $(BIN)/pp-grad --rows $(BENCH_GRAD_ROWS) --threads $(BENCH_THREADS)
+BENCH_TARGETS += bench-grad
