@@ -25,12 +25,12 @@ let package = Package(
                        providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
                        providers: [.apt(["libzstd-dev"])]),
-        .target(name: "PlaypenIO", dependencies: ["CZstd"]),
+        .target(name: "PlaypenIO", dependencies: ["CZstd", "CSHA256"]),
         .testTarget(name: "PlaypenIOTests", dependencies: ["PlaypenIO"]),
 
         // Playpen rows, filtering, prompt/completion, splits, synthetic taboo rows (data helper).
         .target(name: "CSHA256"),
-        .target(name: "PlaypenData", dependencies: ["PlaypenIO", "CSHA256"]),
+        .target(name: "PlaypenData", dependencies: ["PlaypenIO"]),
         .testTarget(name: "PlaypenDataTests", dependencies: ["PlaypenData", "CSHA256"]),
         .executableTarget(name: "pp-filter", dependencies: [
             "PlaypenData", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -48,7 +48,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pp-score", dependencies: [
-            "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", "CSHA256", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PlaypenAttribution", "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO", "PlaypenTrain", "PlaypenModel"]),
         // --- SAE (helper sae) ---

@@ -1,4 +1,4 @@
-import CSHA256
+import PlaypenIO
 import Foundation
 
 // ------------------------------------------------------------------------------------------------
@@ -117,10 +117,7 @@ struct FastConverter {
             canonical.raw("],")
             PlaypenRow.writeCanonicalMeta(meta, &canonical)
             canonical.byte(UInt8(ascii: "}"))
-            var digest = [UInt8](repeating: 0, count: 32)
-            canonical.bytes.withUnsafeBytes { c in
-                digest.withUnsafeMutableBufferPointer { d in csha256(c.baseAddress, c.count, d.baseAddress!) }
-            }
+            let digest = canonical.bytes.withUnsafeBytes { SHA256.digest($0) }
 
             // The record.
             let start = out.bytes.count

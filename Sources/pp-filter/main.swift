@@ -63,14 +63,7 @@ struct PPFilter: ParsableCommand {
         progress.finish()
 
         var manifest = RunContext.current.manifest(seed: valFraction != nil ? common.seed : nil)
-        for path in input.paths {
-            if path == "-" {
-                try manifest.addInput(path)
-            } else {  // the same record as addInput, hashed with SHA-NI where available
-                let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-                manifest.inputs.append((path: path, sha256: try sha256File(path: path), bytes: size))
-            }
-        }
+        for path in input.paths { try manifest.addInput(path) }
         manifest.results["counts"] = .object(JSONObject(counts.entries.map { ($0.0, JSONValue.int($0.1)) }))
         try manifest.write(for: output.output)
         common.log("pp-filter: " + counts.summary)

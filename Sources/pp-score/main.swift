@@ -1,5 +1,4 @@
 import ArgumentParser
-import CSHA256
 import Foundation
 import PlaypenAttribution
 import PlaypenCLI
@@ -84,7 +83,7 @@ struct Score: ParsableCommand {
         let hashed = DispatchSemaphore(value: 0)
         let trainPath = train
         Thread.detachNewThread {
-            trainHash = Result { try fileSHA256(trainPath) }
+            trainHash = Result { try SHA256.hash(path: trainPath) }
             hashed.signal()
         }
         let progress = common.progress("pp-score", unit: "rows")
@@ -104,8 +103,7 @@ struct Score: ParsableCommand {
         let trainSize = (try? FileManager.default.attributesOfItem(atPath: train)[.size] as? Int) ?? nil
         manifest.inputs.append((path: train, sha256: try trainHash!.get(), bytes: trainSize))
         for path in [query] + [queryPreconditioner, indexPreconditioner].compactMap({ $0 }) {
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
-            manifest.inputs.append((path: path, sha256: try fileSHA256(path), bytes: size))
+            try manifest.addInput(path)
         }
         manifest.results["rows"] = .int(result.scores.count)
         manifest.results["preconditioning"] = .string(mode.rawValue)
@@ -173,23 +171,6 @@ struct Compare: ParsableCommand {
         for path in files { try manifest.addInput(path) }
         try manifest.write(for: out.output)
     }
-}
-
-/// sha256 of a file with the SHA-NI implementation (CSHA256): gradient streams are GBs, and the
-/// manifest's input hash must not dominate the run.
-func fileSHA256(_ path: String) throws -> String {
-    let source = try FileDescriptorSource(path: path)
-    var ctx = csha256_ctx()
-    csha256_init(&ctx)
-    var buffer = [UInt8](repeating: 0, count: 1 << 22)
-    while true {
-        let n = try buffer.withUnsafeMutableBytes { try source.read(into: $0) }
-        if n == 0 { break }
-        buffer.withUnsafeBytes { csha256_update(&ctx, $0.baseAddress, n) }
-    }
-    var digest = [UInt8](repeating: 0, count: 32)
-    csha256_final(&ctx, &digest)
-    return SHA256.hex(digest)
 }
 
 PlaypenMain.run(PPScore.self)

@@ -158,9 +158,11 @@ let guesserSuck = """
 }
 
 extension RowHashTests {
-    /// sha256File agrees with PlaypenIO's SHA256 (itself checked against sha256sum).
+    /// The streamed file hash (PlaypenIO's SHA256, checked against sha256sum) agrees with the
+    /// one-shot hash that row ids use.
     @Test func fileHashMatchesPlaypenIO() throws {
         let path = dataFixture("taboo_real_golden.json").path
-        #expect(try sha256File(path: path) == SHA256.hash(path: path))
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        #expect(try sha256Hex(bytes) == SHA256.hash(path: path))
     }
 }
