@@ -57,12 +57,13 @@ public final class GradientCollector {
         received = [Bool](repeating: false, count: layout.modules.count)
     }
 
-    /// One module's inputs [totalTokens, in] and output gradients [totalTokens, out] for the batch.
-    public func module(_ m: Int, x: UnsafePointer<Float>, ldx: Int, g: UnsafePointer<Float>, ldg: Int) {
+    /// One module's inputs [totalTokens, in] and output gradients [totalTokens, out] for the batch;
+    /// `gScale` multiplies g (so a caller need not copy a scaled g).
+    public func module(_ m: Int, x: UnsafePointer<Float>, ldx: Int, g: UnsafePointer<Float>, ldg: Int, gScale: Float = 1) {
         precondition(!received[m], "module \(layout.modules[m].name) fed twice in one batch")
         received[m] = true
         rows.withUnsafeMutableBufferPointer { out in
-            projector.project(module: m, x: x, ldx: ldx, g: g, ldg: ldg, tokenOffsets: offsets,
+            projector.project(module: m, x: x, ldx: ldx, g: g, ldg: ldg, gScale: gScale, tokenOffsets: offsets,
                               output: out.baseAddress!, rowStride: layout.rowWidth)
         }
     }

@@ -47,11 +47,12 @@ public final class GradientProjector: @unchecked Sendable {
     ///   - x: inputs of all tokens, [totalTokens, in] row-major with row stride `ldx` (>= in).
     ///   - g: output gradients dℓ_n/dy of the same tokens, [totalTokens, out] with row stride `ldg`.
     ///     Tokens that carry no loss may be included (their g is zero) or left out.
+    ///   - gScale: a factor on g (the LoRA scale for `lora_B`), folded into the sgemm.
     ///   - tokenOffsets: example b owns tokens tokenOffsets[b] ..< tokenOffsets[b + 1].
     ///   - output: row b of the result starts at `output + b * rowStride`; the module's
     ///     `layout.width(module)` values are written at column `layout.offsets[module]`.
     public func project(module: Int, x: UnsafePointer<Float>, ldx: Int, g: UnsafePointer<Float>, ldg: Int,
-                        tokenOffsets: [Int], output: UnsafeMutablePointer<Float>, rowStride: Int)
+                        gScale: Float = 1, tokenOffsets: [Int], output: UnsafeMutablePointer<Float>, rowStride: Int)
     {
         let m = layout.modules[module]
         let column = layout.offsets[module]
@@ -69,7 +70,7 @@ public final class GradientProjector: @unchecked Sendable {
             if p == 0 {
                 // dℓ/dW = Gᵀ X  [out, in]
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(m.outFeatures), Int32(m.inFeatures),
-                            Int32(count), 1, gb, Int32(ldg), xb, Int32(ldx), 0, out, Int32(m.inFeatures))
+                            Int32(count), gScale, gb, Int32(ldg), xb, Int32(ldx), 0, out, Int32(m.inFeatures))
             } else {
                 if xHat.count < count * p { xHat = [Float](repeating: 0, count: count * p) }
                 if gHat.count < count * p { gHat = [Float](repeating: 0, count: count * p) }
@@ -84,7 +85,7 @@ public final class GradientProjector: @unchecked Sendable {
                         left[module].withUnsafeBufferPointer { l in
                             // Ĝ = G Lᵀ  [T, p]
                             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(count), Int32(p),
-                                        Int32(m.outFeatures), 1, gb, Int32(ldg), l.baseAddress, Int32(m.outFeatures),
+                                        Int32(m.outFeatures), gScale, gb, Int32(ldg), l.baseAddress, Int32(m.outFeatures),
                                         0, gh.baseAddress, Int32(p))
                         }
                         // P = Ĝᵀ X̂  [p, p]

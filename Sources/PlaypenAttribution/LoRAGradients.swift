@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 import PlaypenIO
 import PlaypenTrain
@@ -17,8 +16,8 @@ public enum LossReduction: String, Sendable, CaseIterable {
 /// numerics are the training stage's: one code path.
 ///
 /// For the adapted linear y = W x + c·B(A x) (c = alpha / r) and an example's loss ℓ:
-/// - `lora_A` [r, in] receives x = the layer input, g = c·(dℓ/dy) B   [T, r]
-/// - `lora_B` [out, r] receives x = A x,            g = c·dℓ/dy       [T, out]
+/// - `lora_A` [r, in] receives x = the layer input, g = c·(dℓ/dy) B   [T, r]  (the backward's du)
+/// - `lora_B` [out, r] receives x = A x,            g = c·dℓ/dy       [T, out] (c folded into the projection)
 /// so that the module gradient is gᵀ x, exactly the gradients training accumulates.
 public final class LoRAGradientRunner {
     public let model: GemmaLoRA
@@ -27,7 +26,6 @@ public final class LoRAGradientRunner {
     public let reduction: LossReduction
     /// Layout indices of each adapted module's (lora_A, lora_B), by `LoRAModule.peftName`.
     private let moduleIndex: [String: (a: Int, b: Int)]
-    private var scaled: FloatBuffer
     private let byproduct: FloatBuffer
 
     /// Bergson's module layout for `params` (every adapted module, A then B, layer by layer).
@@ -63,7 +61,6 @@ public final class LoRAGradientRunner {
             throw PlaypenError("the adapter covers \(index.count * 2) of the layout's \(layout.modules.count) gradient modules: pp-grad needs every layer adapted for its targets")
         }
         moduleIndex = index
-        scaled = FloatBuffer(count: 1)
         byproduct = FloatBuffer(count: params.layout.count)
     }
 
@@ -89,22 +86,13 @@ public final class LoRAGradientRunner {
                 }
                 scales.append(reduction == .mean ? 1 / Float(targets) : 1)
             }
-            let tokens = offsets.last!
-            let widest = params.layout.modules.map { max($0.outF, r) }.max() ?? r
-            if scaled.count < tokens * widest { scaled = FloatBuffer(count: tokens * widest) }
-            let g = scaled.pointer
             collector.beginBatch(rowIds: batch.map(\.rowId), tokenOffsets: offsets)
             byproduct.pointer.update(repeating: 0, count: byproduct.count)
             _ = try model.perExampleBackward(rows: batch, params: params, grads: byproduct,
-                                             rowGradScale: scales) { [moduleIndex, params] m, x, u, dy, n in
+                                             rowGradScale: scales) { [moduleIndex] m, x, u, dy, du, _ in
                 let (ia, ib) = moduleIndex[m.peftName]!
-                // lora_A: g = c·dy·B  ([n, out] x [out, r])
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(r), Int32(m.outF), c,
-                            dy, Int32(m.outF), params.b(m), Int32(r), 0, g, Int32(r))
-                collector.module(ia, x: x, ldx: m.inF, g: g, ldg: r)
-                // lora_B: g = c·dy
-                for i in 0..<(n * m.outF) { g[i] = c * dy[i] }
-                collector.module(ib, x: u, ldx: r, g: g, ldg: m.outF)
+                collector.module(ia, x: x, ldx: m.inF, g: du, ldg: r)
+                collector.module(ib, x: u, ldx: r, g: dy, ldg: m.outF, gScale: c)
             }
             try collector.endBatch()
             done += batch.count

@@ -35,9 +35,11 @@ final class LayerActivations {
     }
 }
 
-/// Sees one LoRA module's tensors during the backward pass: (module, layer input x [n, in],
-/// u = A x [n, r], output gradient dℓ/dy [n, out], n tokens).
-public typealias LoRAGradientObserver = (LoRAModule, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>, Int) -> Void
+/// Sees one LoRA module's tensors right after its backward: (module, layer input x [n, in],
+/// u = A x [n, r], output gradient dℓ/dy [n, out], du = scale·(dℓ/dy)·B [n, r], n tokens).
+/// The per-token gradients of A and B are du ⊗ x and scale·dℓ/dy ⊗ u.
+public typealias LoRAGradientObserver = (LoRAModule, UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>,
+                                         UnsafePointer<Float>, Int) -> Void
 
 /// The trainable Gemma-3: wraps a loaded `GemmaModel` (weights frozen) for `Trainer`, pp-grad
 /// and evaluation. Not thread-safe (activation buffers are reused across calls).
@@ -94,8 +96,9 @@ public final class GemmaLoRA: LoRATrainable {
     /// Backward of each row's own loss, for per-example gradients (pp-grad): every row's loss
     /// gradient is scaled by `rowGradScale[row]` (1 / its completion tokens for a per-example mean,
     /// 1 for a sum), no dropout, and `observer` sees each LoRA module's layer input x [n, in],
-    /// LoRA activation u = A x [n, r] and output gradient dℓ/dy [n, out] over the micro-batch's
-    /// n tokens (rows concatenated in order, no padding) before the module's own backward runs.
+    /// LoRA activation u = A x [n, r], output gradient dℓ/dy [n, out] and du = scale·(dℓ/dy)·B
+    /// over the micro-batch's n tokens (rows concatenated in order, no padding), right after the
+    /// module's own backward computed them.
     /// `grads` receives the summed LoRA gradients as a by-product. Returns the summed row losses.
     public func perExampleBackward(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer,
                                    rowGradScale: [Float], observer: @escaping LoRAGradientObserver) throws -> [Double] {
@@ -269,11 +272,12 @@ public final class GemmaLoRA: LoRATrainable {
         func linearBack(_ li: Int, _ t: LoRATarget, dxin: FloatBuffer?, dy: FloatBuffer, xin: FloatBuffer, _ w: Tensor, _ a: LayerActivations) {
             let (inF, outF) = loraShape.features(t)
             if let m = params.layout.module(li, t) {
-                observer?(m, xin.pointer, UnsafePointer(a.u[t.order]!.pointer), UnsafePointer(dy.pointer), n)
                 loraLinearBackward(dx: dxin?.pointer, da: grads.pointer + m.aOffset, db: grads.pointer + m.bOffset,
                                    du: du.pointer, scratch: xd.pointer, dy: dy.pointer, x: xin.pointer,
                                    u: a.u[t.order]!.pointer, w: w.data, a: params.a(m), b: params.b(m), scale: scale,
                                    dropout: dropout(m), n: n, inF: inF, outF: outF, r: r)
+                observer?(m, xin.pointer, UnsafePointer(a.u[t.order]!.pointer), UnsafePointer(dy.pointer),
+                          UnsafePointer(du.pointer), n)
             } else if let dxin {
                 matmulBackward(dinp: dxin.pointer, dweight: nil, dout: dy.pointer, inp: xin.pointer, weight: w.data,
                                T: n, C: inF, OC: outF)
