@@ -231,8 +231,7 @@ public enum EvalRun {
     /// The examples of shard `i/N` (contiguous blocks; concatenating shards restores the order).
     public static func shard(_ examples: [EvalExample], _ spec: String?) throws -> [EvalExample] {
         guard let spec else { return examples }
-        let (i, n) = try parseShard(spec)
-        return Array(examples[shardRange(index: i, count: n, total: examples.count)])
+        return Array(examples[try Shard(spec).range(of: examples.count)])
     }
 
     /// Word success over `examples`, one record per example written to `writer` in order.

@@ -160,19 +160,3 @@ public func cacheActivations<Samples: Sequence>(
     try out.commit()
     return rows
 }
-
-/// Contiguous shard `index` of `count` over `total` items (`--shard i/N`), so concatenating the
-/// shards in order restores the full order.
-public func shardRange(index: Int, count: Int, total: Int) -> Range<Int> {
-    let lo = total * index / count, hi = total * (index + 1) / count
-    return lo..<hi
-}
-
-/// Parses `i/N` with 0 ≤ i < N.
-public func parseShard(_ text: String) throws -> (Int, Int) {
-    let parts = text.split(separator: "/")
-    guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n > 0, i >= 0, i < n else {
-        throw PlaypenError("--shard \(text): expected i/N with 0 <= i < N")
-    }
-    return (i, n)
-}

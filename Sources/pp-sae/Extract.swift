@@ -56,8 +56,7 @@ struct ModelInput {
         if let adapter { try mergeAdapter(directory: adapter, into: m) }
         var texts = try readExampleTexts(path: examples, text: SAEText(rawValue: text)!)
         if let shard {
-            let (i, n) = try parseShard(shard)
-            texts = Array(texts[shardRange(index: i, count: n, total: texts.count)])
+            texts = Array(texts[try Shard(shard).range(of: texts.count)])
         }
         let samples = texts.map { ExtractionSample(info: $0.info, tokens: tokenizeForSAE($0.text, tokenizer: tokenizer, maxTokens: maxTokens)) }
         if !quiet {

@@ -98,10 +98,11 @@ struct TableModel: ResidualStreamProvider {
 
     @Test func shardsAreContiguousAndCoverEverything() throws {
         #expect(safeSAEName("layer_17/width 16k:l0") == "layer_17_width_16k_l0")
-        let ranges = (0..<3).map { shardRange(index: $0, count: 3, total: 10) }
+        let ranges = try (0..<3).map { try Shard("\($0)/3").range(of: 10) }
         #expect(ranges == [0..<3, 3..<6, 6..<10])
-        #expect(try parseShard("2/4") == (2, 4))
-        #expect(throws: PlaypenError.self) { try parseShard("4/4") }
+        let shard = try Shard("2/4")
+        #expect((shard.index, shard.count) == (2, 4))
+        #expect(throws: PlaypenError.self) { try Shard("4/4") }
     }
 }
 
