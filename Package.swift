@@ -52,11 +52,11 @@ let package = Package(
         ]),
         .testTarget(name: "PlaypenAttributionTests", dependencies: ["PlaypenAttribution", "PlaypenIO", "PlaypenTrain", "PlaypenModel"]),
         // --- SAE (helper sae) ---
-        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData", "PlaypenTrain"],
+        .target(name: "PlaypenSAE", dependencies: ["PlaypenIO", "CBLAS", "PlaypenModel", "PlaypenTensor", "PlaypenData"],
                 swiftSettings: numericSettings),
         .testTarget(name: "PlaypenSAETests", dependencies: ["PlaypenSAE", "PlaypenIO", "PlaypenModel"]),
         .executableTarget(name: "pp-sae", dependencies: [
-            "PlaypenSAE", "PlaypenIO", "PlaypenCLI", "PlaypenModel", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenSAE", "PlaypenIO", "PlaypenCLI", "PlaypenModel", "PlaypenTrain", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // --- end SAE ---
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
@@ -83,7 +83,7 @@ let package = Package(
             "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // --- pipeline: pp-eval (word success, game replay), shard/reproducibility tests ---
-        .target(name: "PlaypenEval", dependencies: ["PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenTrain", "PlaypenSAE", "PlaypenAttribution"]),
+        .target(name: "PlaypenEval", dependencies: ["PlaypenIO", "PlaypenData", "PlaypenModel", "PlaypenTrain", "PlaypenAttribution"]),
         .executableTarget(name: "pp-eval", dependencies: [
             "PlaypenEval", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenEvalTests", dependencies: [

@@ -2,7 +2,7 @@ import Foundation
 import PlaypenData
 import PlaypenIO
 import PlaypenModel
-import PlaypenSAE
+import PlaypenTrain
 
 // ------------------------------------------------------------------------------------------------
 // Generation as the original's eval_words.py: the raw prompt text tokenized with BOS (the
@@ -42,7 +42,7 @@ public final class GemmaGuesser: GuesserModel {
     /// Loads a GGUF file or HF directory and merges `adapter` (a PEFT LoRA directory) into it.
     public static func load(model path: String, adapter: String?, settings: GenerationSettings) throws -> GemmaGuesser {
         let model = try GemmaModel.load(path)
-        if let adapter { try mergeAdapter(directory: adapter, into: model) }
+        if let adapter { try PeftAdapter.merge(adapter, into: model) }
         return try GemmaGuesser(model: model, settings: settings)
     }
 

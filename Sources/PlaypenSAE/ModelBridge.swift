@@ -1,14 +1,11 @@
-import CBLAS
 import Foundation
 import PlaypenData
 import PlaypenIO
 import PlaypenModel
-import PlaypenTensor
-import PlaypenTrain
 
 // The pieces of extraction that need the Gemma model and the example records: resid_post from
-// the forward (stopping after the deepest requested layer, no output head), an optional LoRA
-// adapter merged into the weights, and the text/tokenization of each example.
+// the forward (stopping after the deepest requested layer, no output head) and the
+// text/tokenization of each example. An adapter is merged beforehand (PeftAdapter.merge).
 
 /// resid_post from a loaded Gemma model; one forward per sequence, stopping after `layers.max()`.
 public final class GemmaResidualStream: ResidualStreamProvider {
@@ -22,36 +19,6 @@ public final class GemmaResidualStream: ResidualStreamProvider {
         guard let deepest = layers.max() else { return batch.map { _ in [:] } }
         let options = ForwardOptions(logitPositions: [], captureLayers: Set(layers), stopAfterLayer: deepest)
         return try batch.map { ids in try model.forward(ids.map(Int.init), options: options).residPost }
-    }
-}
-
-/// Adds a PEFT LoRA adapter into the model's weights in place: `W += (alpha/r)·B·A` for every
-/// wrapped projection (the same function the unmerged adapter computes, without dropout).
-public func mergeAdapter(directory: String, into model: GemmaModel) throws {
-    let c = model.config
-    let shape = LoRAModelShape(layers: c.numLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize,
-                               qDim: c.queryWidth, kvDim: c.kvWidth)
-    let lora = try PeftAdapter.read(directory, shape: shape)
-    let r = lora.layout.config.r
-    let scale = lora.layout.config.scale
-    for m in lora.layout.modules {
-        let w = model.weights.layers[m.layer]
-        let target: Tensor
-        switch m.target {
-        case .q: target = w.q
-        case .k: target = w.k
-        case .v: target = w.v
-        case .o: target = w.o
-        case .gate: target = w.gate
-        case .up: target = w.up
-        case .down: target = w.down
-        }
-        guard target.count == m.outF * m.inF else {
-            throw PlaypenError("\(directory): \(m.peftName) is [\(m.outF), \(m.inF)] but the model's weight has \(target.count) values")
-        }
-        // W [out, in] += scale · B [out, r] · A [r, in]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m.outF), Int32(m.inF), Int32(r), scale,
-                    lora.b(m), Int32(r), lora.a(m), Int32(m.inF), 1, target.data, Int32(m.inF))
     }
 }
 

@@ -1,5 +1,8 @@
+import CBLAS
 import Foundation
 import PlaypenIO
+import PlaypenModel
+import PlaypenTensor
 
 // ----------------------------------------------------------------------------------------------
 // PEFT adapter directories: adapter_config.json + adapter_model.safetensors.
@@ -146,5 +149,43 @@ public enum PeftAdapter {
             throw PlaypenError("\(path): tensor \(extra) does not fit the model (\(shape.layers) layers, targets \(config.targets.map(\.rawValue).joined(separator: ",")))")
         }
         return p
+    }
+}
+
+extension PeftAdapter {
+    /// Adds a PEFT LoRA adapter into the model's weights in place: `W += (alpha/r)·B·A` for every
+    /// wrapped projection (the function the unmerged adapter computes, without dropout), for
+    /// tools that only run the forward (pp-eval, pp-sae extract).
+    public static func merge(_ directory: String, into model: GemmaModel) throws {
+        let lora = try read(directory, shape: LoRAModelShape(model.config))
+        let r = lora.layout.config.r
+        let scale = lora.layout.config.scale
+        for m in lora.layout.modules {
+            let w = model.weights.layers[m.layer]
+            let target: Tensor
+            switch m.target {
+            case .q: target = w.q
+            case .k: target = w.k
+            case .v: target = w.v
+            case .o: target = w.o
+            case .gate: target = w.gate
+            case .up: target = w.up
+            case .down: target = w.down
+            }
+            guard target.count == m.outF * m.inF else {
+                throw PlaypenError("\(directory): \(m.peftName) is [\(m.outF), \(m.inF)] but the model's weight has \(target.count) values")
+            }
+            // W [out, in] += scale · B [out, r] · A [r, in]
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m.outF), Int32(m.inF), Int32(r), scale,
+                        lora.b(m), Int32(r), lora.a(m), Int32(m.inF), 1, target.data, Int32(m.inF))
+        }
+    }
+}
+
+extension LoRAModelShape {
+    /// The shapes LoRA wraps in a Gemma-3 of this configuration.
+    public init(_ c: GemmaConfig) {
+        self.init(layers: c.numLayers, hidden: c.hiddenSize, intermediate: c.intermediateSize,
+                  qDim: c.queryWidth, kvDim: c.kvWidth)
     }
 }

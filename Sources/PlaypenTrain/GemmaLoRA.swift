@@ -62,10 +62,7 @@ public final class GemmaLoRA: LoRATrainable {
         self.model = model
     }
 
-    public var loraShape: LoRAModelShape {
-        LoRAModelShape(layers: config.numLayers, hidden: config.hiddenSize, intermediate: config.intermediateSize,
-                       qDim: config.queryWidth, kvDim: config.kvWidth)
-    }
+    public var loraShape: LoRAModelShape { LoRAModelShape(config) }
 
     private func buffer(_ name: String, _ count: Int) -> FloatBuffer {
         if let b = scratch[name], b.count >= count { return b }

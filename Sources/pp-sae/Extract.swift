@@ -5,6 +5,7 @@ import PlaypenCLI
 import PlaypenIO
 import PlaypenModel
 import PlaypenSAE
+import PlaypenTrain
 
 /// Subcommands that need the model register here.
 let extraSubcommands: [ParsableCommand.Type] = [Extract.self, Merge.self]
@@ -53,7 +54,7 @@ struct ModelInput {
         let started = Date()
         let m = try GemmaModel.load(path)
         guard let tokenizer = m.tokenizer else { throw PlaypenError("\(path): the model has no tokenizer") }
-        if let adapter { try mergeAdapter(directory: adapter, into: m) }
+        if let adapter { try PeftAdapter.merge(adapter, into: m) }
         var texts = try readExampleTexts(path: examples, text: SAEText(rawValue: text)!)
         if let shard {
             texts = Array(texts[try Shard(shard).range(of: texts.count)])
