@@ -51,8 +51,7 @@ $(CONTRAST_BENCH_DIR)/scores.jsonl: scripts/contrast_synthetic.py
 	$(PYTHON3) scripts/contrast_synthetic.py --out $(CONTRAST_BENCH_DIR) \
 	  --n $(CONTRAST_BENCH_N) --d $(CONTRAST_BENCH_D) --layers 1
 
-bench-contrast: contrast-build $(CONTRAST_BENCH_DIR)/scores.jsonl
-	@[ -x "$(CONTRAST_PY)" ] || $(MAKE) reference-env
+bench-contrast: contrast-build $(CONTRAST_BENCH_DIR)/scores.jsonl | $(REFENV)/.complete
 	$(PYTHON3) scripts/contrast_bench.py --pp $(BIN)/pp-contrast --py $(CONTRAST_PY) \
 	  --data $(CONTRAST_BENCH_DIR) --top-k $(CONTRAST_BENCH_K)
 

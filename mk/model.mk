@@ -32,9 +32,7 @@ model:
 	echo "$(MODEL_GGUF)"
 
 BENCH_THREADS ?= $(shell nproc)
-REFERENCE_PYTHON ?= $(if $(wildcard .cache/refenv/bin/python),.cache/refenv/bin/python,/work/refenv/bin/python)
-
-bench-model: model
+bench-model: model | $(REFENV)/.complete
 	swift build -c release --product pp-model
-	$(REFERENCE_PYTHON) scripts/bench/model_bench.py --gguf "$(MODEL_GGUF)" --pp-model .build/release/pp-model \
+	$(REFENV_PYTHON) scripts/bench/model_bench.py --gguf "$(MODEL_GGUF)" --pp-model .build/release/pp-model \
 	  --tokens 384 --threads $(BENCH_THREADS)

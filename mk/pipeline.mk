@@ -194,7 +194,7 @@ selection: $(SEL_DIR)/table.md
 # Needs the reference env (make reference-env) and the demo's adapter and train examples.
 BENCH_GRAD_ROWS ?= 8
 .PHONY: bench-grad
-bench-grad: $(ADAPTER)/adapter_model.safetensors $(TRAIN_EXAMPLES) | build model
+bench-grad: $(ADAPTER)/adapter_model.safetensors $(TRAIN_EXAMPLES) | build model $(REFENV)/.complete
 	$(REFENV_PYTHON) scripts/bench/grad_bench.py --gguf $(MODEL_GGUF) --adapter $(ADAPTER) \
 	  --examples $(TRAIN_EXAMPLES) --pp-grad $(BIN)/pp-grad --rows $(BENCH_GRAD_ROWS) --threads $(BENCH_THREADS)
 BENCH_TARGETS += bench-grad

@@ -4,9 +4,10 @@
 #
 #   make reference-env    creates $(REFENV) (a venv) with the pinned versions below
 #
-# torch is installed without its dependencies (CPU use only: no CUDA wheels), then its few pure
-# Python dependencies; bergson pulls torchvision/torchaudio builds that break `import
-# transformers`, so they are removed at the end.
+# torch comes from PyPI with its dependencies: its Linux wheel loads the CUDA libraries at import
+# even on a CPU-only machine, so installing it with --no-deps leaves an unimportable torch.
+# bergson pulls torchvision/torchaudio builds that break `import transformers`, so they are
+# removed at the end.
 
 # REFENV and REFENV_PYTHON are defined in the Makefile (before mk/*.mk are read).
 REFENV_PINS   := transformers==5.24.0 peft==0.21.2 scikit-learn==1.9.1 scipy==1.17.1 gguf==0.19.0 \
@@ -21,8 +22,7 @@ $(REFENV)/.complete:
 	$(MAKE) --no-print-directory deps APT_PACKAGES=python3-venv
 	$(PYTHON3) -m venv $(REFENV)
 	$(REFENV)/bin/pip install -q --upgrade pip
-	$(REFENV)/bin/pip install -q --no-deps torch==2.15.0
-	$(REFENV)/bin/pip install -q filelock typing-extensions sympy networkx jinja2 fsspec setuptools numpy
+	$(REFENV)/bin/pip install -q torch==2.15.0 numpy
 	$(REFENV_PYTHON) -c "import torch; print('torch', torch.__version__)"
 	$(REFENV)/bin/pip install -q $(REFENV_PINS)
 	$(REFENV)/bin/pip install -q bergson==2.5.1

@@ -40,8 +40,8 @@ $(SAE_DIR)/samples/.done: $(SAE_MODELS) $(SAE_EXAMPLES) | build model
 .PHONY: sae bench-sae
 sae: $(SAE_DIR)/samples/.done
 
-bench-sae: | build model
-	$(REFENV_PYTHON) scripts/bench/sae_bench.py
+bench-sae: | build model $(REFENV)/.complete
+	PP_TABOO=$(SHARED_DIR)/data/taboo_real.jsonl.zst $(REFENV_PYTHON) scripts/bench/sae_bench.py
 
 DEMO_TARGETS  += sae
 BENCH_TARGETS += bench-sae

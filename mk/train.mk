@@ -12,7 +12,6 @@
 TRAIN_FLAGS  ?=
 TRAIN_SEED   ?= 42
 ADAPTER_DIR  := $(RUNS_DIR)/$(RUN)/adapter
-BENCH_REFENV_PYTHON ?= $(firstword $(wildcard $(REFENV_PYTHON) /work/refenv/bin/python) $(PYTHON3))
 
 $(ADAPTER_DIR)/adapter_model.safetensors: $(DATA_DIR)/train.jsonl.zst $(DATA_DIR)/val.jsonl.zst | build model
 	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(DATA_DIR)/train.jsonl.zst --eval $(DATA_DIR)/val.jsonl.zst \
@@ -25,8 +24,8 @@ $(RUNS_DIR)/$(RUN)/eval-base.jsonl: $(DATA_DIR)/val.jsonl.zst | build model
 adapter: $(ADAPTER_DIR)/adapter_model.safetensors
 eval-base: $(RUNS_DIR)/$(RUN)/eval-base.jsonl
 
-bench-train: $(DATA_DIR)/train.jsonl.zst | build model
-	$(BENCH_REFENV_PYTHON) scripts/bench/train_bench.py --gguf $(MODEL_GGUF) --examples $(DATA_DIR)/train.jsonl.zst \
+bench-train: $(DATA_DIR)/train.jsonl.zst | build model $(REFENV)/.complete
+	$(REFENV_PYTHON) scripts/bench/train_bench.py --gguf $(MODEL_GGUF) --examples $(DATA_DIR)/train.jsonl.zst \
 	  --pp-train $(BIN)/pp-train --threads 2
 
 DEMO_TARGETS  += $(ADAPTER_DIR)/adapter_model.safetensors

@@ -2,7 +2,7 @@
 """Times pp-contrast against the numpy/scipy/scikit-learn reference on the same inputs, in one
 command, and cross-checks their enrichment (which does not depend on the split).
 
-    python3 scripts/contrast_bench.py --pp .build/release/pp-contrast --py /work/refenv/bin/python \
+    python3 scripts/contrast_bench.py --pp .build/release/pp-contrast --py .cache/refenv/bin/python \
         --data runs/bench/contrast --top-k 1000
 """
 import argparse

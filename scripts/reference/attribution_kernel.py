@@ -2,7 +2,7 @@
 Bergson 2.5.1's own matrices (P = L · dL/dW · Rᵀ, flattened row-major, row = output side).
 
 Writes Tests/Fixtures/attribution/kernel_*.npy and kernel_cases.json.
-Run: /work/refenv/bin/python scripts/reference/attribution_kernel.py
+Run: .cache/refenv/bin/python scripts/reference/attribution_kernel.py
 """
 import json
 from pathlib import Path

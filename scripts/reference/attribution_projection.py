@@ -1,7 +1,7 @@
 """Golden projection matrices from Bergson 2.5.1 (Philox) and the 0.5.1 recipe (PCG64).
 
 Writes Tests/Fixtures/attribution/projection_*.npy and projection_cases.json.
-Run: /work/refenv/bin/python scripts/reference/attribution_projection.py
+Run: .cache/refenv/bin/python scripts/reference/attribution_projection.py
 """
 import hashlib
 import json

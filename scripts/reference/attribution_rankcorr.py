@@ -1,7 +1,7 @@
 """Golden rank correlations (SciPy spearmanr, kendalltau tau-b) for RankComparison tests.
 
 Writes Tests/Fixtures/attribution/rankcorr.json.
-Run: /work/refenv/bin/python scripts/reference/attribution_rankcorr.py
+Run: .cache/refenv/bin/python scripts/reference/attribution_rankcorr.py
 """
 import json
 from pathlib import Path

@@ -6,7 +6,7 @@ reference formula of attribution.md 7.1 (fp64 eigh of H + 0.1·mean|H|·I, inver
 query-only preconditioning, cosine with the unit-normalised train rows).
 
 Writes Tests/Fixtures/attribution/scores_*.npy and scores_cases.json.
-Run: /work/refenv/bin/python scripts/reference/attribution_scores.py
+Run: .cache/refenv/bin/python scripts/reference/attribution_scores.py
 """
 import json
 from pathlib import Path

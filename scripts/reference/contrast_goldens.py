@@ -2,7 +2,7 @@
 """Goldens for PlaypenStats (pp-contrast) from scikit-learn, SciPy and NumPy.
 
 Writes small JSON fixtures under Tests/Fixtures/contrast/. Run with the reference env:
-    /work/refenv/bin/python scripts/reference/contrast_goldens.py   (or .cache/refenv/bin/python)
+    .cache/refenv/bin/python scripts/reference/contrast_goldens.py   (or .cache/refenv/bin/python)
 """
 import json
 import math

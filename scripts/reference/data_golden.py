@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Goldens for the PlaypenData tests (Tests/Fixtures/data/), from the plain-Python reference
-scripts/bench/filter_reference.py. Run with a python that has `zstandard` (e.g. /work/refenv):
+scripts/bench/filter_reference.py. Run with a python that has `zstandard` (e.g. .cache/refenv, `make reference-env`):
 
   python scripts/reference/data_golden.py [path/to/shared/data]
 

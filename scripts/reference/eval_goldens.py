@@ -5,7 +5,7 @@ Runs with the system python3 (re, json, zstandard or the zstd CLI, scipy). Write
   word-extraction.jsonl  {"text", "candidate", "word"}: eval_words.py's extract_guess (original-pipeline.md 7)
   guess-rule.jsonl       {"utterance", "valid", "guess"}: clembench taboo master's guesser validation
   wilson.json            [{"k", "n", "low", "high"}]: scipy.stats.binomtest(k, n).proportion_ci(method="wilson")
-Texts: every assistant message and completion of /work/shared/data/taboo_real.jsonl.zst (both roles) plus
+Texts: every assistant message and completion of ../shared/data/taboo_real.jsonl.zst (both roles) plus
 hand-made edge cases (regex backtracking, Unicode whitespace/case, line breaks).
 """
 import json
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("/work/shared/data/taboo_real.jsonl.zst")
+DATA = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[3] / "shared" / "data" / "taboo_real.jsonl.zst"
 OUT = ROOT / "Tests/Fixtures/eval"
 
 # eval_words.py, verbatim semantics

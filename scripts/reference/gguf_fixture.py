@@ -2,7 +2,7 @@
 
 Writes Tests/Fixtures/model/small.gguf (random block bytes with finite f16 scales, a few metadata kinds)
 and Tests/Fixtures/model/small-gguf-expected.safetensors (gguf.quants.dequantize of each tensor, f32).
-Run: /work/refenv/bin/python scripts/reference/gguf_fixture.py
+Run: .cache/refenv/bin/python scripts/reference/gguf_fixture.py
 """
 import os
 import numpy as np

@@ -19,7 +19,7 @@ named "row{i}.{module name}" with shape [p, p] (Bergson's mod_grads row reshaped
 left/output side), plus "loss" [3] (Bergson's per-example losses). Module names are Bergson's, e.g.
 model.model.layers.0.self_attn.q_proj.lora_A.default.
 
-Run: /work/refenv/bin/python scripts/reference/grad_bergson_golden.py
+Run: .cache/refenv/bin/python scripts/reference/grad_bergson_golden.py
 """
 import json, os, tempfile
 import torch

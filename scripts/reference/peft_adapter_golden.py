@@ -8,7 +8,7 @@ Builds the tiny Gemma-3 config of scripts/reference/tiny_gemma3.py (hidden 64, f
 and Tests/Fixtures/train/peft-adapter-expect.json: per tensor, shape, float64 sum, and the values
 at flat indices 0, 1 and the last.
 
-Run: /work/refenv/bin/python scripts/reference/peft_adapter_golden.py
+Run: .cache/refenv/bin/python scripts/reference/peft_adapter_golden.py
 """
 import json, os
 import torch

@@ -7,7 +7,7 @@ three batches x0..x2 [10, 8], the dead mask (latents 13 and 15: k_aux = 2 of d_i
 aux scale is 0.5), and after each step i: loss_mse_i, loss_aux_i, the raw gradients g_*_i (before
 clipping) and the parameters p_*_i after clip_grad_norm_(1.0), Adam(lr 1e-2) and decoder
 row normalisation.
-Run with the reference env: /work/refenv/bin/python scripts/reference/sae_train_goldens.py
+Run with the reference env: .cache/refenv/bin/python scripts/reference/sae_train_goldens.py
 """
 import os
 

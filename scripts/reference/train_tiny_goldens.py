@@ -15,7 +15,7 @@ of the effective batch and divided by their count (trl's num_items_in_batch); mi
 wd 0.01), cosine schedule with 2 warm-up steps of 20. Dropout 0 (deterministic). Rows run one
 at a time (no padding), which is the same math as trl's right padding.
 
-Run: /work/refenv/bin/python scripts/reference/train_tiny_goldens.py
+Run: .cache/refenv/bin/python scripts/reference/train_tiny_goldens.py
 """
 import json, math, os
 import torch
