@@ -43,15 +43,20 @@ public func matmulBackward(dinp: FloatPtr?, dweight: FloatPtr?, dout: ConstFloat
 // `scale` is the effective multiplier, i.e. (1 + w) for Gemma (HF stores w, GGUF stores 1 + w).
 
 /// Normalises each of N rows of width C; stores 1/rms per row in `rstd` (if given) for backward.
+/// Rows are independent, so large inputs are split over the cores (same result for any split).
 public func rmsNormForward(_ out: FloatPtr, rstd: FloatPtr?, _ inp: ConstFloatPtr,
                            scale: ConstFloatPtr, N: Int, C: Int, eps: Float) {
-    for n in 0..<N {
-        let x = inp + n * C, y = out + n * C
-        var ss: Float = 0
-        for i in 0..<C { ss += x[i] * x[i] }
-        let r = 1 / (ss / Float(C) + eps).squareRoot()
-        for i in 0..<C { y[i] = (x[i] * r) * scale[i] }
-        rstd?[n] = r
+    let o = SendablePointer(out), s = SendablePointer(rstd), x0 = SendablePointer(inp), w = SendablePointer(scale)
+    parallelChunks(N, minChunk: max(1, elementwiseChunk / max(C, 1))) { lo, hi in
+        let scale = w.const!
+        for n in lo..<hi {
+            let x = x0.const! + n * C, y = o.pointer! + n * C
+            let r = 1 / (vdot(x, x, C) / Float(C) + eps).squareRoot()
+            var i = 0
+            while i + vectorWidth <= C { vstore((vload(x + i) * r) * vload(scale + i), y + i); i += vectorWidth }
+            while i < C { y[i] = (x[i] * r) * scale[i]; i += 1 }
+            s.pointer?[n] = r
+        }
     }
 }
 
@@ -59,15 +64,35 @@ public func rmsNormForward(_ out: FloatPtr, rstd: FloatPtr?, _ inp: ConstFloatPt
 public func rmsNormBackward(dinp: FloatPtr?, dscale: FloatPtr?, dout: ConstFloatPtr,
                             inp: ConstFloatPtr, scale: ConstFloatPtr, rstd: ConstFloatPtr,
                             N: Int, C: Int) {
-    for n in 0..<N {
-        let x = inp + n * C, dy = dout + n * C, r = rstd[n]
-        if let dscale { for i in 0..<C { dscale[i] += dy[i] * x[i] * r } }
-        if let dinp {
-            let dx = dinp + n * C
-            var dot: Float = 0
-            for i in 0..<C { dot += dy[i] * scale[i] * x[i] }
+    if let dscale {
+        // one accumulator for all rows: sequential over rows
+        for n in 0..<N {
+            let x = inp + n * C, dy = dout + n * C, r = rstd[n]
+            for i in 0..<C { dscale[i] += dy[i] * x[i] * r }
+        }
+    }
+    guard let dinp else { return }
+    let d = SendablePointer(dinp), g = SendablePointer(dout), x0 = SendablePointer(inp)
+    let w = SendablePointer(scale), rs = SendablePointer(rstd)
+    parallelChunks(N, minChunk: max(1, elementwiseChunk / max(C, 1))) { lo, hi in
+        let scale = w.const!
+        for n in lo..<hi {
+            let x = x0.const! + n * C, dy = g.const! + n * C, dx = d.pointer! + n * C, r = rs.const![n]
+            var acc = FloatV()
+            var i = 0
+            while i + vectorWidth <= C {
+                acc += vload(dy + i) * vload(scale + i) * vload(x + i)
+                i += vectorWidth
+            }
+            var dot = laneSum(acc)
+            while i < C { dot += dy[i] * scale[i] * x[i]; i += 1 }
             let k = dot * r * r * r / Float(C)
-            for i in 0..<C { dx[i] += dy[i] * scale[i] * r - x[i] * k }
+            i = 0
+            while i + vectorWidth <= C {
+                vstore(vload(dx + i) + (vload(dy + i) * vload(scale + i) * r - vload(x + i) * k), dx + i)
+                i += vectorWidth
+            }
+            while i < C { dx[i] += dy[i] * scale[i] * r - x[i] * k; i += 1 }
         }
     }
 }
@@ -96,15 +121,29 @@ public func ropeTables(positions: [Int], invFreq: [Float]) -> (cos: [Float], sin
 
 /// x' = x·cos + rotate_half(x)·sin for each head of each row, in place. `cos`/`sin` are [T, D/2].
 public func ropeForward(_ x: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr, T: Int, nHeads: Int, D: Int) {
+    ropeRotate(x, cos: cos, sin: sin, T: T, nHeads: nHeads, D: D, direction: 1)
+}
+
+/// Rotates each (p[m], p[m + D/2]) pair by ±angle: direction 1 is R, −1 is Rᵀ.
+@inline(__always)
+func ropeRotate(_ x: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr, T: Int, nHeads: Int, D: Int, direction: Float) {
     let half = D / 2
     for t in 0..<T {
         let c = cos + t * half, s = sin + t * half
         for h in 0..<nHeads {
             let p = x + (t * nHeads + h) * D
-            for m in 0..<half {
-                let a = p[m], b = p[m + half]
-                p[m] = a * c[m] - b * s[m]
-                p[m + half] = b * c[m] + a * s[m]
+            var m = 0
+            while m + vectorWidth <= half {
+                let a = vload(p + m), b = vload(p + m + half), cv = vload(c + m), sv = vload(s + m) * direction
+                vstore(a * cv - b * sv, p + m)
+                vstore(b * cv + a * sv, p + m + half)
+                m += vectorWidth
+            }
+            while m < half {
+                let a = p[m], b = p[m + half], sm = s[m] * direction
+                p[m] = a * c[m] - b * sm
+                p[m + half] = b * c[m] + a * sm
+                m += 1
             }
         }
     }
@@ -112,18 +151,7 @@ public func ropeForward(_ x: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr, T
 
 /// The transpose rotation, in place on the gradient: d x = Rᵀ d x'.
 public func ropeBackward(_ dx: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr, T: Int, nHeads: Int, D: Int) {
-    let half = D / 2
-    for t in 0..<T {
-        let c = cos + t * half, s = sin + t * half
-        for h in 0..<nHeads {
-            let p = dx + (t * nHeads + h) * D
-            for m in 0..<half {
-                let a = p[m], b = p[m + half]
-                p[m] = a * c[m] + b * s[m]
-                p[m + half] = b * c[m] - a * s[m]
-            }
-        }
-    }
+    ropeRotate(dx, cos: cos, sin: sin, T: T, nHeads: nHeads, D: D, direction: -1)
 }
 
 // ---- causal (optionally sliding-window) grouped-query attention ---------------------------
@@ -136,127 +164,210 @@ public func ropeBackward(_ dx: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr,
 ///   [H, T, Tk] when KV > 1 and [T, H, Tk] when KV == 1 (multi-query: all heads share k/v, so
 ///   q viewed as [T·H, D] takes one sgemm for scores and one for the output). Treat as opaque.
 /// - out: [T, H·D]; head h uses kv head h / (H/KV). Scores are scaled by `scale`.
+/// Queries go in blocks of `queryBlock` rows, each against only the keys its rows can see, so
+/// the masked half of the causal score matrix is never computed.
 public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr,
                              v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int, H: Int, KV: Int, D: Int,
-                             window: Int, scale: Float) {
-    if KV == 1 {
-        // rows r = t·H + h of q [T·H, D] against the single k/v head
-        let R = T * H
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(R), Int32(Tk), Int32(D), scale,
-                    q, Int32(D), k, Int32(D), 0, probs, Int32(Tk))
-        maskedSoftmaxRows(probs, rows: R, Tk: Tk, rowsPerPosition: H, qOffset: qOffset, window: window)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(R), Int32(D), Int32(Tk), 1,
-                    probs, Int32(Tk), v, Int32(D), 0, out, Int32(D))
-        return
+                             window: Int, scale: Float, queryBlock: Int = attentionQueryBlock) {
+    for block in attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock) {
+        let (t0, n, kLo, w) = (block.t0, block.rows, block.kLo, block.keys)
+        if KV == 1 {
+            // rows r = t·H + h of q [T·H, D] against the single k/v head
+            let S = probs + t0 * H * Tk
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n * H), Int32(w), Int32(D), scale,
+                        q + t0 * H * D, Int32(D), k + kLo * D, Int32(D), 0, S + kLo, Int32(Tk))
+            maskedSoftmaxRows(S, rows: n * H, Tk: Tk, rowsPerPosition: H, qOffset: qOffset + t0, window: window)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n * H), Int32(D), Int32(w), 1,
+                        S + kLo, Int32(Tk), v + kLo * D, Int32(D), 0, out + t0 * H * D, Int32(D))
+            continue
+        }
+        let group = H / KV
+        for h in 0..<H {
+            let g = h / group
+            let S = probs + (h * T + t0) * Tk
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(w), Int32(D), scale,
+                        q + t0 * H * D + h * D, Int32(H * D), k + kLo * KV * D + g * D, Int32(KV * D), 0,
+                        S + kLo, Int32(Tk))
+            maskedSoftmaxRows(S, rows: n, Tk: Tk, rowsPerPosition: 1, qOffset: qOffset + t0, window: window)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(D), Int32(w), 1,
+                        S + kLo, Int32(Tk), v + kLo * KV * D + g * D, Int32(KV * D), 0,
+                        out + t0 * H * D + h * D, Int32(H * D))
+        }
     }
-    let group = H / KV
-    for h in 0..<H {
-        let g = h / group
-        let S = probs + h * T * Tk
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(Tk), Int32(D), scale,
-                    q + h * D, Int32(H * D), k + g * D, Int32(KV * D), 0, S, Int32(Tk))
-        maskedSoftmaxRows(S, rows: T, Tk: Tk, rowsPerPosition: 1, qOffset: qOffset, window: window)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(Tk), 1,
-                    S, Int32(Tk), v + g * D, Int32(KV * D), 0, out + h * D, Int32(H * D))
+}
+
+/// Query rows per attention block: small enough that skipping the masked keys pays (for 384
+/// tokens, 58% of the full score matrix is computed), large enough for efficient sgemms.
+public let attentionQueryBlock = 64
+
+/// Floats of scratch `attentionBackward` needs.
+public func attentionBackwardScratchCount(T: Int, Tk: Int, H: Int, queryBlock: Int = attentionQueryBlock) -> Int {
+    H * min(T, queryBlock) * Tk
+}
+
+/// One block of query rows t0 ..< t0 + rows and the keys kLo ..< kLo + keys any of them sees.
+public struct AttentionBlock: Equatable, Sendable { public let t0, rows, kLo, keys: Int }
+
+public func attentionBlocks(T: Int, Tk: Int, qOffset: Int, window: Int, queryBlock: Int) -> [AttentionBlock] {
+    var blocks: [AttentionBlock] = []
+    var t0 = 0
+    while t0 < T {
+        let n = min(queryBlock, T - t0)
+        let kHi = min(Tk, qOffset + t0 + n)
+        let kLo = window > 0 ? min(max(0, qOffset + t0 - window + 1), kHi) : 0
+        blocks.append(AttentionBlock(t0: t0, rows: n, kLo: kLo, keys: kHi - kLo))
+        t0 += n
     }
+    return blocks
 }
 
 /// Causal/windowed softmax in place over `rows` score rows of width Tk; row r belongs to query
 /// position qOffset + r / rowsPerPosition. Masked entries become 0.
 func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int) {
-    for r in 0..<rows {
-        let row = S + r * Tk
-        let p = qOffset + r / rowsPerPosition
-        let hi = min(Tk - 1, p)
-        let lo = window > 0 ? max(0, p - window + 1) : 0
-        var mx = -Float.infinity
-        for j in lo...hi { mx = max(mx, row[j]) }
-        var sum: Float = 0
-        for j in lo...hi { let e = exp(row[j] - mx); row[j] = e; sum += e }
-        let inv = 1 / sum
-        for j in lo...hi { row[j] *= inv }
-        for j in 0..<lo { row[j] = 0 }
-        if hi + 1 < Tk { for j in (hi + 1)..<Tk { row[j] = 0 } }
+    let scores = SendablePointer(S)
+    parallelChunks(rows, minChunk: max(1, elementwiseChunk / max(Tk, 1))) { r0, r1 in
+        for r in r0..<r1 {
+            let row = scores.pointer! + r * Tk
+            let p = qOffset + r / rowsPerPosition
+            let hi = min(Tk - 1, p)
+            let lo = window > 0 ? max(0, p - window + 1) : 0
+            softmaxInPlace(row + lo, count: hi - lo + 1)
+            if lo > 0 { row.update(repeating: 0, count: lo) }
+            if hi + 1 < Tk { (row + hi + 1).update(repeating: 0, count: Tk - hi - 1) }
+        }
     }
 }
 
-/// Backward of `attentionForward`; accumulates into dq [T,H·D], dk/dv [Tk,KV·D].
-/// `scratch` must hold T·Tk floats.
+/// Max-subtracted softmax of `count` contiguous values, in place.
+@inline(__always) func softmaxInPlace(_ x: FloatPtr, count n: Int) {
+    var m = FloatV(repeating: -.infinity)
+    var i = 0
+    while i + vectorWidth <= n { m = vmax(m, vload(x + i)); i += vectorWidth }
+    var mx = laneMax(m)
+    while i < n { mx = max(mx, x[i]); i += 1 }
+    var acc = FloatV()
+    i = 0
+    while i + vectorWidth <= n {
+        let e = vexp(vload(x + i) - mx)
+        vstore(e, x + i)
+        acc += e
+        i += vectorWidth
+    }
+    var sum = laneSum(acc)
+    while i < n { let e = sexp(x[i] - mx); x[i] = e; sum += e; i += 1 }
+    let inv = 1 / sum
+    i = 0
+    while i + vectorWidth <= n { vstore(vload(x + i) * inv, x + i); i += vectorWidth }
+    while i < n { x[i] *= inv; i += 1 }
+}
+
+/// d ← p ⊙ (d − Σ p·d) over `count` values: the softmax backward of one row, in place on d.
+@inline(__always) func softmaxBackwardInPlace(_ d: FloatPtr, probs p: ConstFloatPtr, count n: Int) {
+    let dot = vdot(p, d, n)
+    var i = 0
+    while i + vectorWidth <= n { vstore(vload(p + i) * (vload(d + i) - dot), d + i); i += vectorWidth }
+    while i < n { d[i] = p[i] * (d[i] - dot); i += 1 }
+}
+
+/// Backward of `attentionForward` (same `queryBlock`); accumulates into dq [T,H·D], dk/dv
+/// [Tk,KV·D]. `scratch` must hold `attentionBackwardScratchCount(T:Tk:H:)` floats.
 public func attentionBackward(dq: FloatPtr, dk: FloatPtr, dv: FloatPtr, dout: ConstFloatPtr,
                               probs: ConstFloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr,
-                              scratch: FloatPtr, T: Int, Tk: Int, H: Int, KV: Int, D: Int, scale: Float) {
-    if KV == 1 {
-        // merged layout: rows of q/dq/dout/probs as [T·H, ·]; process T rows at a time (scratch T·Tk)
-        let R = T * H
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(R), 1,
-                    probs, Int32(Tk), dout, Int32(D), 1, dv, Int32(D))
-        var r0 = 0
-        while r0 < R {
-            let n = min(T, R - r0)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(Tk), Int32(D), 1,
-                        dout + r0 * D, Int32(D), v, Int32(D), 0, scratch, Int32(Tk))
-            for t in 0..<n {
-                let p = probs + (r0 + t) * Tk, d = scratch + t * Tk
-                var dot: Float = 0
-                for j in 0..<Tk { dot += p[j] * d[j] }
-                for j in 0..<Tk { d[j] = p[j] * (d[j] - dot) }
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(D), Int32(Tk), scale,
-                        scratch, Int32(Tk), k, Int32(D), 1, dq + r0 * D, Int32(D))
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(n), scale,
-                        scratch, Int32(Tk), q + r0 * D, Int32(D), 1, dk, Int32(D))
-            r0 += n
+                              scratch: FloatPtr, T: Int, Tk: Int, qOffset: Int = 0, H: Int, KV: Int, D: Int,
+                              window: Int = 0, scale: Float, queryBlock: Int = attentionQueryBlock) {
+    for block in attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock) {
+        let (t0, n, kLo, w) = (block.t0, block.rows, block.kLo, block.keys)
+        guard w > 0 else { continue }
+        // per head (or, multi-query, all heads at once as [rows·H] rows): P is [rows, Tk] at
+        // column kLo, scratch holds dP then dS as [rows, w]
+        let heads = KV == 1 ? 1 : H
+        let rowsPerHead = KV == 1 ? n * H : n
+        let qStride = KV == 1 ? D : H * D, kvStride = KV * D
+        for h in 0..<heads {
+            let g = KV == 1 ? 0 : h / (H / KV)
+            let P = (KV == 1 ? probs + t0 * H * Tk : probs + (h * T + t0) * Tk) + kLo
+            let qh = q + t0 * H * D + (KV == 1 ? 0 : h * D), dqh = dq + t0 * H * D + (KV == 1 ? 0 : h * D)
+            let douth = dout + t0 * H * D + (KV == 1 ? 0 : h * D)
+            let kh = k + kLo * kvStride + g * D, vh = v + kLo * kvStride + g * D
+            let dkh = dk + kLo * kvStride + g * D, dvh = dv + kLo * kvStride + g * D
+            // dv += Pᵀ · dout
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(w), Int32(D), Int32(rowsPerHead), 1,
+                        P, Int32(Tk), douth, Int32(qStride), 1, dvh, Int32(kvStride))
+            // dP = dout · vᵀ
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rowsPerHead), Int32(w), Int32(D), 1,
+                        douth, Int32(qStride), vh, Int32(kvStride), 0, scratch, Int32(w))
+            // dS = P ⊙ (dP − Σ_j P dP)
+            for t in 0..<rowsPerHead { softmaxBackwardInPlace(scratch + t * w, probs: P + t * Tk, count: w) }
+            // dq += scale · dS · k ; dk += scale · dSᵀ · q
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rowsPerHead), Int32(D), Int32(w), scale,
+                        scratch, Int32(w), kh, Int32(kvStride), 1, dqh, Int32(qStride))
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(w), Int32(D), Int32(rowsPerHead), scale,
+                        scratch, Int32(w), qh, Int32(qStride), 1, dkh, Int32(kvStride))
         }
-        return
-    }
-    let group = H / KV
-    for h in 0..<H {
-        let g = h / group
-        let P = probs + h * T * Tk
-        // dv += Pᵀ · dout_h
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(T), 1,
-                    P, Int32(Tk), dout + h * D, Int32(H * D), 1, dv + g * D, Int32(KV * D))
-        // dP = dout_h · vᵀ
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(T), Int32(Tk), Int32(D), 1,
-                    dout + h * D, Int32(H * D), v + g * D, Int32(KV * D), 0, scratch, Int32(Tk))
-        // dS = P ⊙ (dP − Σ_j P dP)
-        for t in 0..<T {
-            let p = P + t * Tk, d = scratch + t * Tk
-            var dot: Float = 0
-            for j in 0..<Tk { dot += p[j] * d[j] }
-            for j in 0..<Tk { d[j] = p[j] * (d[j] - dot) }
-        }
-        // dq_h += scale · dS · k ; dk += scale · dSᵀ · q_h
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(T), Int32(D), Int32(Tk), scale,
-                    scratch, Int32(Tk), k + g * D, Int32(KV * D), 1, dq + h * D, Int32(H * D))
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(Tk), Int32(D), Int32(T), scale,
-                    scratch, Int32(Tk), q + h * D, Int32(H * D), 1, dk + g * D, Int32(KV * D))
     }
 }
 
 // ---- GELU-tanh gated MLP activation: out = gelu_tanh(gate) ⊙ up -------------------------------
 
-@inline(__always) func geluTanh(_ x: Float) -> Float {
-    let k0: Float = 0.7978845608028654  // sqrt(2/π)
-    return 0.5 * x * (1 + tanh(k0 * (x + 0.044715 * x * x * x)))
+/// `out[i] = gelu_tanh(gate[i]) · up[i]` for N elements (PyTorch `approximate="tanh"`).
+/// Uses the identity 0.5·x·(1 + tanh(u)) = x·σ(2u) (one exp instead of tanh) and splits large
+/// inputs over the cores (element-wise, so the result does not depend on the split).
+public func gatedGeluForward(_ out: FloatPtr, gate: ConstFloatPtr, up: ConstFloatPtr, N: Int) {
+    let o = SendablePointer(out), g = SendablePointer(gate), u = SendablePointer(up)
+    parallelChunks(N, minChunk: elementwiseChunk) { lo, hi in
+        let out = o.pointer!, gate = g.const!, up = u.const!
+        var i = lo
+        while i + vectorWidth <= hi {
+            let x = vload(gate + i)
+            vstore(x * geluSigmoid(x) * vload(up + i), out + i)
+            i += vectorWidth
+        }
+        while i < hi { let x = gate[i]; out[i] = x * geluSigmoid(x) * up[i]; i += 1 }
+    }
 }
 
-/// `out[i] = gelu_tanh(gate[i]) · up[i]` for N elements (PyTorch `approximate="tanh"`).
-/// Uses the identity 0.5·x·(1 + tanh(u)) = x / (1 + exp(−2u)) (one expf instead of tanhf: 3x
-/// faster, same value within fp32 rounding) and splits large inputs over threads (elementwise, so
-/// the result does not depend on the split).
-public func gatedGeluForward(_ out: FloatPtr, gate: ConstFloatPtr, up: ConstFloatPtr, N: Int) {
-    let o = Int(bitPattern: out), g = Int(bitPattern: gate), u = Int(bitPattern: up)
-    parallelChunks(N, minChunk: 1 << 15) { lo, hi in
-        let out = FloatPtr(bitPattern: o)!, gate = ConstFloatPtr(bitPattern: g)!, up = ConstFloatPtr(bitPattern: u)!
-        let k0: Float = 0.7978845608028654  // sqrt(2/π)
-        for i in lo..<hi {
-            let x = gate[i]
-            let z = -2 * k0 * (x + 0.044715 * x * x * x)
-            out[i] = x / (1 + exp(z)) * up[i]
+/// `dgate += dout·up·gelu'(gate)`, `dup += dout·gelu(gate)`, with s = σ(2u):
+/// gelu = x·s and gelu' = s + 2·x·s·(1 − s)·u'(x), u = √(2/π)·(x + 0.044715·x³).
+public func gatedGeluBackward(dgate: FloatPtr, dup: FloatPtr, dout: ConstFloatPtr,
+                              gate: ConstFloatPtr, up: ConstFloatPtr, N: Int) {
+    let dg = SendablePointer(dgate), du = SendablePointer(dup), d = SendablePointer(dout)
+    let g = SendablePointer(gate), u = SendablePointer(up)
+    parallelChunks(N, minChunk: elementwiseChunk) { lo, hi in
+        let dgate = dg.pointer!, dup = du.pointer!, dout = d.const!, gate = g.const!, up = u.const!
+        var i = lo
+        while i + vectorWidth <= hi {
+            let x = vload(gate + i), dy = vload(dout + i), s = geluSigmoid(x)
+            let du = geluArgumentSlope * (1 + 3 * geluCubic * x * x)
+            let slope = s + 2 * x * s * (1 - s) * du
+            vstore(vload(dgate + i) + dy * vload(up + i) * slope, dgate + i)
+            vstore(vload(dup + i) + dy * (x * s), dup + i)
+            i += vectorWidth
+        }
+        while i < hi {
+            let x = gate[i], dy = dout[i], s = geluSigmoid(x)
+            let du = geluArgumentSlope * (1 + 3 * geluCubic * x * x)
+            dgate[i] += dy * up[i] * (s + 2 * x * s * (1 - s) * du)
+            dup[i] += dy * (x * s)
+            i += 1
         }
     }
 }
+
+let geluArgumentSlope: Float = 0.7978845608028654  // √(2/π)
+let geluCubic: Float = 0.044715
+
+/// σ(2u) = 1 / (1 + e^(−2u)) = 0.5·(1 + tanh(u)), u = √(2/π)·(x + 0.044715·x³).
+@inline(__always) func geluSigmoid(_ x: FloatV) -> FloatV {
+    1 / (1 + vexp(-2 * geluArgumentSlope * (x + geluCubic * x * x * x)))
+}
+
+@inline(__always) func geluSigmoid(_ x: Float) -> Float {
+    1 / (1 + sexp(-2 * geluArgumentSlope * (x + geluCubic * x * x * x)))
+}
+
+/// Elements (or row elements) below which an element-wise kernel stays on one thread: a
+/// dispatch costs more than the work.
+let elementwiseChunk = 1 << 14
 
 /// Runs `body(lo, hi)` over [0, n) in contiguous chunks on the available cores.
 public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int) -> Void) {
@@ -270,19 +381,13 @@ public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int)
     }
 }
 
-/// `dgate += dout·up·gelu'(gate)`, `dup += dout·gelu(gate)`.
-public func gatedGeluBackward(dgate: FloatPtr, dup: FloatPtr, dout: ConstFloatPtr,
-                             gate: ConstFloatPtr, up: ConstFloatPtr, N: Int) {
-    let k0: Float = 0.7978845608028654
-    for i in 0..<N {
-        let x = gate[i]
-        let u = k0 * (x + 0.044715 * x * x * x)
-        let th = tanh(u)
-        let g = 0.5 * x * (1 + th)
-        let dg = 0.5 * (1 + th) + 0.5 * x * (1 - th * th) * k0 * (1 + 3 * 0.044715 * x * x)
-        dgate[i] += dout[i] * up[i] * dg
-        dup[i] += dout[i] * g
-    }
+/// A buffer address handed to `parallelChunks` bodies, which write disjoint ranges of it.
+public struct SendablePointer: @unchecked Sendable {
+    let address: UnsafeMutablePointer<Float>?
+    public init(_ p: UnsafeMutablePointer<Float>?) { address = p }
+    public init(_ p: UnsafePointer<Float>?) { address = p.map { UnsafeMutablePointer(mutating: $0) } }
+    public var pointer: UnsafeMutablePointer<Float>? { address }
+    public var const: UnsafePointer<Float>? { address.map { UnsafePointer($0) } }
 }
 
 // ---- embedding: out[t] = table[ids[t]] · scale ---------------------------------------------
@@ -309,13 +414,8 @@ public func embeddingBackward(dtable: FloatPtr, dout: ConstFloatPtr, ids: Unsafe
 /// Row-wise softmax of N rows of width C (max-subtracted, fp32).
 public func softmaxForward(_ out: FloatPtr, _ inp: ConstFloatPtr, N: Int, C: Int) {
     for n in 0..<N {
-        let x = inp + n * C, y = out + n * C
-        var mx = -Float.infinity
-        for i in 0..<C { mx = max(mx, x[i]) }
-        var sum: Float = 0
-        for i in 0..<C { let e = exp(x[i] - mx); y[i] = e; sum += e }
-        let inv = 1 / sum
-        for i in 0..<C { y[i] *= inv }
+        if out != inp { (out + n * C).update(from: inp + n * C, count: C) }
+        softmaxInPlace(out + n * C, count: C)
     }
 }
 
@@ -323,8 +423,7 @@ public func softmaxForward(_ out: FloatPtr, _ inp: ConstFloatPtr, N: Int, C: Int
 public func softmaxBackward(dinp: FloatPtr, dout: ConstFloatPtr, out y: ConstFloatPtr, N: Int, C: Int) {
     for n in 0..<N {
         let p = y + n * C, d = dout + n * C, dx = dinp + n * C
-        var dot: Float = 0
-        for i in 0..<C { dot += p[i] * d[i] }
+        let dot = vdot(p, d, C)
         for i in 0..<C { dx[i] += p[i] * (d[i] - dot) }
     }
 }
@@ -333,7 +432,9 @@ public func softmaxBackward(dinp: FloatPtr, dout: ConstFloatPtr, out y: ConstFlo
 
 /// `x[i] += y[i]` for N elements (the residual connection; its backward is the identity).
 public func residualAdd(_ x: FloatPtr, _ y: ConstFloatPtr, N: Int) {
-    for i in 0..<N { x[i] += y[i] }
+    var i = 0
+    while i + vectorWidth <= N { vstore(vload(x + i) + vload(y + i), x + i); i += vectorWidth }
+    while i < N { x[i] += y[i]; i += 1 }
 }
 
 /// Sets the OpenBLAS thread count (0 leaves the library default).

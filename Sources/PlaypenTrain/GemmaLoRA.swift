@@ -145,7 +145,7 @@ public final class GemmaLoRA: LoRATrainable {
         let ids = rows.flatMap(\.inputIds)
         let x = buffer("x", n * d), tmp = buffer("tmp", n * d)
         let act = buffer("act", n * I), xd = buffer("xd", n * max(I, HD, d)), du = buffer("du", n * r)
-        let attScratch = buffer("attScratch", maxT * maxT)
+        let attScratch = buffer("attScratch", attentionBackwardScratchCount(T: maxT, Tk: maxT, H: H))
         let (gRope, lRope) = rope!
         let attScale = Float(1 / c.queryPreAttnScalar.squareRoot())
         let eps = c.rmsNormEps
@@ -319,7 +319,8 @@ public final class GemmaLoRA: LoRATrainable {
                 attentionBackward(dq: dq.pointer + o * HD, dk: dk.pointer + o * KVD, dv: dv.pointer + o * KVD,
                                   dout: dAtt.pointer + o * HD, probs: a.probs.pointer + probOffsets[ri],
                                   q: a.q.pointer + o * HD, k: a.k.pointer + o * KVD, v: a.v.pointer + o * KVD,
-                                  scratch: attScratch.pointer, T: T, Tk: T, H: H, KV: KVH, D: D, scale: attScale)
+                                  scratch: attScratch.pointer, T: T, Tk: T, H: H, KV: KVH, D: D,
+                                  window: isGlobal ? 0 : c.slidingWindow, scale: attScale)
             }
             lap("bwd attention")
             ropeTab.cos.withUnsafeBufferPointer { cp in

@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import PlaypenTensor
 
 // ----------------------------------------------------------------------------------------------
 // Completion-only cross-entropy with the LM head restricted to the rows that need logits.
@@ -37,32 +38,63 @@ public func headCrossEntropy(
     while row0 < n {
         let rows = min(chunkRows, n - row0)
         sgemm(false, true, rows, vocab, d, 1, h + row0 * d, d, emb, d, 0, scratch, vocab)
-        for i in 0..<rows {
-            let l = scratch + i * vocab
-            let t = Int(targets[row0 + i])
+        let rowTargets = (0..<rows).map { Int(targets[row0 + $0]) }
+        for t in rowTargets {
             precondition(t >= 0 && t < vocab, "target id \(t) outside the vocabulary of \(vocab)")
-            let targetLogit = l[t]
-            var mx = -Float.infinity
-            for j in 0..<vocab { mx = max(mx, l[j]) }
-            var sum = 0.0
-            for j in 0..<vocab {
-                let e = expf(l[j] - mx)
-                l[j] = e
-                sum += Double(e)
-            }
-            let loss = Float(Double(mx) + log(sum) - Double(targetLogit))
-            tokenLoss[row0 + i] = loss
-            total += Double(loss)
-            if dh != nil {
-                let s = Float(Double(gradScale) / sum)
-                for j in 0..<vocab { l[j] *= s }
-                l[t] -= gradScale
+        }
+        // Rows are independent: split them over the cores (each row's numbers do not depend on the split).
+        let logits = SendablePointer(scratch), losses = SendablePointer(tokenLoss + row0)
+        let withGradient = dh != nil
+        parallelChunks(rows, minChunk: 1) { lo, hi in
+            for i in lo..<hi {
+                let l = logits.pointer! + i * vocab
+                let t = rowTargets[i]
+                let targetLogit = l[t]
+                let (mx, sum) = exponentiateShifted(l, count: vocab)
+                losses.pointer![i] = Float(Double(mx) + log(sum) - Double(targetLogit))
+                if withGradient {
+                    let s = Float(Double(gradScale) / sum)
+                    var j = 0
+                    while j + vectorWidth <= vocab { vstore(vload(l + j) * s, l + j); j += vectorWidth }
+                    while j < vocab { l[j] *= s; j += 1 }
+                    l[t] -= gradScale
+                }
             }
         }
+        for i in 0..<rows { total += Double(tokenLoss[row0 + i]) }
         if let dh {
             sgemm(false, false, rows, d, vocab, 1, scratch, vocab, emb, d, 0, dh + row0 * d, d)
         }
         row0 += rows
     }
     return total
+}
+
+/// l[j] ← e^(l[j] − max l) in place; returns (max l, Σ e) with the sum taken in Float per
+/// 1024-element block and the blocks added in Double (the vocabulary is 262k wide).
+func exponentiateShifted(_ l: UnsafeMutablePointer<Float>, count n: Int) -> (max: Float, sum: Double) {
+    var m = FloatV(repeating: -.infinity)
+    var j = 0
+    while j + vectorWidth <= n { m = vmax(m, vload(l + j)); j += vectorWidth }
+    var mx = laneMax(m)
+    while j < n { mx = max(mx, l[j]); j += 1 }
+    var sum = 0.0
+    let block = 1024
+    var b0 = 0
+    while b0 < n {
+        let b1 = min(n, b0 + block)
+        var acc = FloatV()
+        j = b0
+        while j + vectorWidth <= b1 {
+            let e = vexp(vload(l + j) - mx)
+            vstore(e, l + j)
+            acc += e
+            j += vectorWidth
+        }
+        var s = laneSum(acc)
+        while j < b1 { let e = sexp(l[j] - mx); l[j] = e; s += e; j += 1 }
+        sum += Double(s)
+        b0 = b1
+    }
+    return (mx, sum)
 }

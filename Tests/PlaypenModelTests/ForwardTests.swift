@@ -132,14 +132,19 @@ import Testing
             let resid = try g.floats("\(key)_resid").array
             for (li, layer) in layers.enumerated() {
                 let mine = r.residPost[layer]!
-                var wa: Float = 0, wr: Float = 0, mx: Float = 0
+                var wa: Float = 0, wr: Float = 0, mx: Float = 0, sumAbs = 0.0
                 for (i, p) in pos.enumerated() { for j in 0..<d {
                     let ref = resid[(li * pos.count + i) * d + j], got = mine[p * d + j]
+                    sumAbs += Double(abs(got - ref))
                     wa = max(wa, abs(got - ref)); wr = max(wr, abs(got - ref) / max(1, abs(ref))); mx = max(mx, abs(ref)) } }
-                // The stream reaches ~1e5 (ulp 0.0078) and fp32 sums differ in order from torch's:
-                // allow 1e-2 plus two ulps of the layer's largest value.
-                let tol = 1e-2 + 2 * mx.ulp
+                // The stream reaches ~7e4 (ulp 0.0078) and fp32 sums differ in order from torch's, so
+                // the largest elements differ by a few ulps after 18 layers (measured: at most 3.5 ulps,
+                // layer 17 of the chat): allow 1e-2 plus four ulps of the layer's largest value, and
+                // hold the typical element to 1e-3 (measured: 6e-4 at layer 17, 1e-6 at layer 0).
+                let tol = 1e-2 + 4 * mx.ulp
                 #expect(wa <= tol, "\(key) resid_post(\(layer)): max |Δ| \(wa) > \(tol) (max rel \(wr), max |h| \(mx))")
+                let meanAbs = sumAbs / Double(pos.count * d)
+                #expect(meanAbs <= 1e-3, "\(key) resid_post(\(layer)): mean |Δ| \(meanAbs) > 1e-3")
             }
         }
     }

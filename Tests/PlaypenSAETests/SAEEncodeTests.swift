@@ -17,6 +17,14 @@ func maxAbsDiff(_ a: [Float], _ b: [Float]) -> Float {
     return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
 }
 
+/// Largest |a − b| / max(1, |b|): an absolute error for values up to 1, relative above, so a
+/// statistic of ~160 (fp32 ulp 1.5e-5) is held to its precision rather than to an absolute
+/// bound finer than its ulp.
+func maxScaledDiff(_ a: [Float], _ b: [Float]) -> Float {
+    precondition(a.count == b.count, "length \(a.count) vs \(b.count)")
+    return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1) / max(1, abs($1.1))) }
+}
+
 /// The toy JumpReLU of sae.md §4.
 func toySAE() throws -> SparseAutoencoder {
     try SparseAutoencoder(

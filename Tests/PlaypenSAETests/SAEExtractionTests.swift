@@ -56,7 +56,8 @@ struct TableModel: ResidualStreamProvider {
             let header = try parseNpyHeader(try file.bytes(at: 0, count: file.count, "npy"), what: "stats")
             #expect(header.shape == [3, 10] && header.descr == "<f4")
             let stats = try readNpyFloat(try file.bytes(at: 0, count: file.count, "npy"), what: "stats")
-            #expect(maxAbsDiff(stats.values, try golden()["stats"]!.values) < 2e-5)
+            // the sums behind the statistics go through sgemm, whose order depends on the BLAS kernel
+            #expect(maxScaledDiff(stats.values, try golden()["stats"]!.values) < 2e-6)
         }
         let contexts = try String(contentsOfFile: root + "/l3/contexts.jsonl", encoding: .utf8)
         #expect(contexts.split(separator: "\n").count == 50)

@@ -116,9 +116,11 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         expectClose(dw, fdGradient(w) { dot(refMatmul(x, $0, T: T, C: C, OC: OC), R) }, atol: 1e-5, "matmul dweight")
     }
 
-    @Test func rmsNormForwardBackward() {
+    // C = 9 and 21: a tail alone, and full vectors plus a tail
+    @Test(arguments: [9, 21])
+    func rmsNormForwardBackward(C: Int) {
         var r = Rand(s: 2)
-        let N = 4, C = 9
+        let N = 4
         let x = r.array(N * C, 3), s = r.array(C).map { $0 + 1 }, R = r.array(N * C)
         var y = [Float](repeating: 0, count: N * C), rstd = [Float](repeating: 0, count: N)
         rmsNormForward(&y, rstd: &rstd, f32(x), scale: f32(s), N: N, C: C, eps: 1e-6)
@@ -145,20 +147,27 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
                     atol: 1e-4, "rope backward")
     }
 
-    @Test(arguments: [(0, 0, 2), (3, 0, 2), (3, 4, 2), (0, 0, 1), (3, 4, 1), (0, 2, 4)])
-    func attentionForwardBackward(window: Int, qOffset: Int, KV: Int) {
+    // queryBlock 2 and 4 split the 6 query rows into causal blocks (each against only the keys
+    // it sees); 64 keeps them in one block.
+    @Test(arguments: [(0, 0, 2, 64), (3, 0, 2, 64), (3, 4, 2, 64), (0, 0, 1, 64), (3, 4, 1, 64), (0, 2, 4, 64),
+                      (0, 0, 2, 2), (3, 4, 2, 4), (0, 0, 1, 2), (3, 4, 1, 4), (2, 1, 1, 2), (0, 2, 4, 4)])
+    func attentionForwardBackward(window: Int, qOffset: Int, KV: Int, queryBlock: Int) {
         var r = Rand(s: 4 + UInt64(window + qOffset + 10 * KV))
         let T = 6, H = 4, D = 4, Tk = T + qOffset, scale = 0.4
         let q = r.array(T * H * D, 2), k = r.array(Tk * KV * D, 2), v = r.array(Tk * KV * D), R = r.array(T * H * D)
-        var out = [Float](repeating: 0, count: T * H * D), probs = [Float](repeating: 0, count: H * T * Tk)
+        var out = [Float](repeating: 0, count: T * H * D)
+        // garbage in the probs buffer must not leak into masked entries the blocks skip
+        var probs = [Float](repeating: .nan, count: H * T * Tk)
         attentionForward(&out, probs: &probs, q: f32(q), k: f32(k), v: f32(v), T: T, Tk: Tk, qOffset: qOffset,
-                         H: H, KV: KV, D: D, window: window, scale: Float(scale))
+                         H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock)
         let ref = refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale)
         expectClose(out, ref, atol: 1e-5, "attention forward w=\(window)")
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
-        var dv = [Float](repeating: 0, count: v.count), scratch = [Float](repeating: 0, count: T * Tk)
+        var dv = [Float](repeating: 0, count: v.count)
+        var scratch = [Float](repeating: .nan, count: attentionBackwardScratchCount(T: T, Tk: Tk, H: H, queryBlock: queryBlock))
         attentionBackward(dq: &dq, dk: &dk, dv: &dv, dout: f32(R), probs: probs, q: f32(q), k: f32(k), v: f32(v),
-                          scratch: &scratch, T: T, Tk: Tk, H: H, KV: KV, D: D, scale: Float(scale))
+                          scratch: &scratch, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window,
+                          scale: Float(scale), queryBlock: queryBlock)
         func loss(_ q: [Double], _ k: [Double], _ v: [Double]) -> Double {
             dot(refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale), R)
         }
@@ -212,9 +221,10 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         expectClose(dE, fdGradient(E) { dot(ref($0), R) }, atol: 1e-5, "embedding backward")
     }
 
-    @Test func softmaxForwardBackward() {
+    @Test(arguments: [6, 21])
+    func softmaxForwardBackward(C: Int) {
         var r = Rand(s: 7)
-        let N = 3, C = 6
+        let N = 3
         let x = r.array(N * C, 5), R = r.array(N * C)
         func ref(_ x: [Double]) -> [Double] {
             (0..<N).flatMap { n -> [Double] in
@@ -229,5 +239,34 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         var dx = [Float](repeating: 0, count: N * C)
         softmaxBackward(dinp: &dx, dout: f32(R), out: y, N: N, C: C)
         expectClose(dx, fdGradient(x) { dot(ref($0), R) }, atol: 1e-5, "softmax backward")
+    }
+
+    @Test func vectorExpMatchesLibmWithinTwoUlp() {
+        // every 1/64 step over the range the kernels use, plus the clamped ends
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let e = Foundation.exp(Double(x)), v = Double(sexp(x))
+            worst = max(worst, Float(abs(v - e) / e))
+            x += 1 / 64
+        }
+        #expect(worst < 2.5e-7, "vexp relative error \(worst)")
+        #expect(sexp(0) == 1)
+        #expect(sexp(-1000) >= 0 && sexp(-1000) < 1.2e-38)
+        #expect(sexp(1000).isFinite)
+        // lanes agree with the scalar twin
+        let xs = FloatV(-3, -0.5, 0, 0.25, 1, 2.5, 10, 50)
+        let vs = vexp(xs)
+        for i in 0..<vectorWidth { #expect(vs[i] == sexp(xs[i])) }
+    }
+
+    @Test func causalBlocksCoverExactlyTheVisibleKeys() {
+        // 10 query rows at positions 5..14 of 15 keys, window 4, blocks of 3
+        let blocks = attentionBlocks(T: 10, Tk: 15, qOffset: 5, window: 4, queryBlock: 3)
+        #expect(blocks.map(\.t0) == [0, 3, 6, 9])
+        #expect(blocks.map(\.rows) == [3, 3, 3, 1])
+        // block 0: rows at positions 5..7 see keys 2..7
+        #expect(blocks[0].kLo == 2 && blocks[0].keys == 6)
+        #expect(blocks[3].kLo == 11 && blocks[3].keys == 4)
     }
 }
