@@ -19,6 +19,7 @@ final class LayerActivations {
         gate, up, downOut, rstd4: FloatBuffer
     var probs: FloatBuffer
     var u: [FloatBuffer?]   // indexed by LoRATarget order
+    var dropoutMasks: [DropoutMaskBuffer?]  // the forward's keep bits, reused by the backward
 
     init(n: Int, c: GemmaConfig, r: Int, wrapped: [LoRATarget], probs: Int) {
         let d = c.hiddenSize, HD = c.queryWidth, KVD = c.kvWidth, I = c.intermediateSize
@@ -32,6 +33,10 @@ final class LayerActivations {
         downOut = FloatBuffer(count: n * d); rstd4 = FloatBuffer(count: n)
         self.probs = FloatBuffer(count: probs)
         u = LoRATarget.allCases.map { wrapped.contains($0) ? FloatBuffer(count: n * r) : nil }
+        let shape = LoRAModelShape(c)
+        dropoutMasks = LoRATarget.allCases.map {
+            wrapped.contains($0) ? DropoutMaskBuffer(elements: n * shape.features($0).inF) : nil
+        }
     }
 }
 
@@ -162,7 +167,8 @@ public final class GemmaLoRA: LoRATrainable {
         func linear(_ li: Int, _ t: LoRATarget, _ y: FloatBuffer, _ xin: FloatBuffer, _ w: Tensor, _ a: LayerActivations) {
             let (inF, outF) = loraShape.features(t)
             if let m = params.layout.module(li, t) {
-                loraLinearForward(y: y.pointer, u: a.u[t.order]!.pointer, xd: xd.pointer, x: xin.pointer, w: w.data,
+                loraLinearForward(y: y.pointer, u: a.u[t.order]!.pointer, xd: xd.pointer,
+                                  mask: a.dropoutMasks[t.order]!.pointer, x: xin.pointer, w: w.data,
                                   a: params.a(m), b: params.b(m), scale: scale, dropout: training ? dropout(m) : nil,
                                   n: n, inF: inF, outF: outF, r: r)
             } else {
@@ -270,7 +276,8 @@ public final class GemmaLoRA: LoRATrainable {
             let (inF, outF) = loraShape.features(t)
             if let m = params.layout.module(li, t) {
                 loraLinearBackward(dx: dxin?.pointer, da: grads.pointer + m.aOffset, db: grads.pointer + m.bOffset,
-                                   du: du.pointer, scratch: xd.pointer, dy: dy.pointer, x: xin.pointer,
+                                   du: du.pointer, scratch: xd.pointer, mask: a.dropoutMasks[t.order]!.pointer,
+                                   dy: dy.pointer, x: xin.pointer,
                                    u: a.u[t.order]!.pointer, w: w.data, a: params.a(m), b: params.b(m), scale: scale,
                                    dropout: dropout(m), n: n, inF: inF, outF: outF, r: r)
                 observer?(m, xin.pointer, UnsafePointer(a.u[t.order]!.pointer), UnsafePointer(dy.pointer),

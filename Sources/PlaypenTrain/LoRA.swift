@@ -1,6 +1,7 @@
 import CBLAS
 import Foundation
 import PlaypenIO
+import PlaypenTensor
 
 // ----------------------------------------------------------------------------------------------
 // LoRA with PEFT semantics: y = x Wᵀ + (alpha/r) · (dropout(x) Aᵀ) Bᵀ, A [r, in], B [out, r].
@@ -193,30 +194,59 @@ public struct LoRADropout: Sendable {
         (KeyedRandom.bits(key, i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
     }
 
-    /// Calls body(i, kept) for i in 0..<count, four elements per random draw.
-    @inline(__always) func forEach(count: Int, _ body: (Int, Bool) -> Void) {
-        var block = 0
-        while block * 4 < count {
-            let bits = KeyedRandom.bits(key, block)
-            let base = block * 4
-            for j in 0..<min(4, count - base) {
-                body(base + j, (bits >> UInt64(16 * j)) & 0xFFFF >= threshold)
+    /// Words of a packed mask over `count` elements.
+    public static func maskWords(_ count: Int) -> Int { (count + 63) / 64 }
+
+    /// Writes the keep bits of elements 0..<count, 64 to a word (bit j of word w is element
+    /// 64w + j), so that the forward draws the mask once and the backward reuses it.
+    public func fillMask(_ mask: UnsafeMutablePointer<UInt64>, count: Int) {
+        for w in 0..<LoRADropout.maskWords(count) {
+            var word: UInt64 = 0
+            for draw in 0..<16 {
+                let bits = KeyedRandom.bits(key, w * 16 + draw)
+                for j in 0..<4 where (bits >> UInt64(16 * j)) & 0xFFFF >= threshold {
+                    word |= 1 << UInt64(draw * 4 + j)
+                }
             }
-            block += 1
+            mask[w] = word
         }
     }
 
-    /// out = x ⊙ mask / (1 − p) over `count` elements.
-    public func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count: Int) {
+    /// out = x ⊙ mask / (1 − p) over `count` elements (`accumulate`: out += …).
+    public func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt64>,
+                      count: Int, accumulate: Bool = false) {
         let keepScale = 1 / (1 - p)
-        forEach(count: count) { i, kept in out[i] = kept ? x[i] * keepScale : 0 }
+        let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
+        var i = 0
+        while i + vectorWidth <= count {
+            // i is a multiple of 8: its eight bits are one byte of the word
+            let byte = UInt32(truncatingIfNeeded: mask[i >> 6] >> UInt64(i & 63)) & 0xFF
+            let kept = (SIMD8<UInt32>(repeating: byte) & laneBits) .!= 0
+            var v = FloatV()
+            v.replace(with: vload(x + i) * keepScale, where: kept)
+            vstore(accumulate ? vload(out + i) + v : v, out + i)
+            i += vectorWidth
+        }
+        while i < count {
+            let kept = (mask[i >> 6] >> UInt64(i & 63)) & 1 == 1
+            let v = kept ? x[i] * keepScale : 0
+            out[i] = accumulate ? out[i] + v : v
+            i += 1
+        }
+    }
+}
+
+/// Owned storage for one module's dropout keep bits over N·in elements (`LoRADropout.fillMask`).
+public final class DropoutMaskBuffer: @unchecked Sendable {
+    public let pointer: UnsafeMutablePointer<UInt64>
+
+    public init(elements: Int) {
+        let words = max(1, LoRADropout.maskWords(elements))
+        pointer = .allocate(capacity: words)
+        pointer.initialize(repeating: 0, count: words)
     }
 
-    /// out += g ⊙ mask / (1 − p).
-    public func accumulateBackward(_ out: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, count: Int) {
-        let keepScale = 1 / (1 - p)
-        forEach(count: count) { i, kept in if kept { out[i] += g[i] * keepScale } }
-    }
+    deinit { pointer.deallocate() }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -238,17 +268,20 @@ public struct LoRADropout: Sendable {
 ///     y  = x Wᵀ + scale · u Bᵀ      [N, out]
 ///
 /// With `w == nil` the base product is assumed to be in `y` already and only the adapter term
-/// is added. `xd` is scratch of N·in floats, needed only with dropout.
+/// is added. With dropout, `xd` is scratch of N·in floats and `mask` receives the keep bits
+/// (`LoRADropout.maskWords(N·in)` words) for `loraLinearBackward`.
 public func loraLinearForward(
     y: UnsafeMutablePointer<Float>, u: UnsafeMutablePointer<Float>, xd: UnsafeMutablePointer<Float>?,
+    mask: UnsafeMutablePointer<UInt64>? = nil,
     x: UnsafePointer<Float>, w: UnsafePointer<Float>?, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     scale: Float, dropout: LoRADropout?, n: Int, inF: Int, outF: Int, r: Int
 ) {
     if let w { sgemm(false, true, n, outF, inF, 1, x, inF, w, inF, 0, y, outF) }
     var xin = x
     if let dropout, dropout.p > 0 {
-        guard let xd else { preconditionFailure("loraLinearForward: dropout needs xd scratch") }
-        dropout.apply(xd, x, count: n * inF)
+        guard let xd, let mask else { preconditionFailure("loraLinearForward: dropout needs xd and mask scratch") }
+        dropout.fillMask(mask, count: n * inF)
+        dropout.apply(xd, x, mask: mask, count: n * inF)
         xin = UnsafePointer(xd)
     }
     sgemm(false, true, n, r, inF, 1, xin, inF, a, inF, 0, u, r)
@@ -263,10 +296,11 @@ public func loraLinearForward(
 ///     dx += dy W + dropout'(du A)      [N, in]
 ///
 /// `dx == nil` skips the input gradient (first layer inputs); `w == nil` skips its frozen-weight
-/// part (the caller computes it). `scratch` holds N·in floats (needed with dropout).
+/// part (the caller computes it). With dropout, `scratch` holds N·in floats and `mask` is the
+/// forward's.
 public func loraLinearBackward(
     dx: UnsafeMutablePointer<Float>?, da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
-    du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?,
+    du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, mask: UnsafePointer<UInt64>? = nil,
     dy: UnsafePointer<Float>, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
     w: UnsafePointer<Float>?, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     scale: Float, dropout: LoRADropout?, n: Int, inF: Int, outF: Int, r: Int
@@ -275,8 +309,8 @@ public func loraLinearBackward(
     sgemm(false, false, n, r, outF, scale, dy, outF, b, r, 0, du, r)
     let dropping = (dropout?.p ?? 0) > 0
     if dropping {
-        guard let scratch else { preconditionFailure("loraLinearBackward: dropout needs scratch") }
-        dropout!.apply(scratch, x, count: n * inF)
+        guard let scratch, let mask else { preconditionFailure("loraLinearBackward: dropout needs scratch and mask") }
+        dropout!.apply(scratch, x, mask: mask, count: n * inF)
         sgemm(true, false, r, inF, n, 1, du, r, scratch, inF, 1, da, inF)
     } else {
         sgemm(true, false, r, inF, n, 1, du, r, x, inF, 1, da, inF)
@@ -285,7 +319,7 @@ public func loraLinearBackward(
     if let w { sgemm(false, false, n, inF, outF, 1, dy, outF, w, inF, 1, dx, inF) }
     if dropping {
         sgemm(false, false, n, inF, r, 1, du, r, a, inF, 0, scratch!, inF)
-        dropout!.accumulateBackward(dx, scratch!, count: n * inF)
+        dropout!.apply(dx, scratch!, mask: mask!, count: n * inF, accumulate: true)
     } else {
         sgemm(false, false, n, inF, r, 1, du, r, a, inF, 1, dx, inF)
     }

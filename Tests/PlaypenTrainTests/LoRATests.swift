@@ -46,11 +46,12 @@ private func referenceForward(x: [Double], w: [Double], a: [Double], b: [Double]
         var dx = [Float](repeating: 0.25, count: n * inF)  // accumulation is checked: starts at 0.25
         var da = [Float](repeating: 0, count: r * inF), db = [Float](repeating: 0, count: outF * r)
         var du = [Float](repeating: 0, count: n * r), scratch = [Float](repeating: 0, count: n * inF)
+        var mask = [UInt64](repeating: 0, count: LoRADropout.maskWords(n * inF))
         wf.withUnsafeBufferPointer { wp in
             let wptr: UnsafePointer<Float>? = withW ? wp.baseAddress! : nil
-            loraLinearForward(y: &y, u: &u, xd: &xd, x: xf, w: wptr, a: af, b: bf, scale: Float(scale),
+            loraLinearForward(y: &y, u: &u, xd: &xd, mask: &mask, x: xf, w: wptr, a: af, b: bf, scale: Float(scale),
                               dropout: drop, n: n, inF: inF, outF: outF, r: r)
-            loraLinearBackward(dx: &dx, da: &da, db: &db, du: &du, scratch: &scratch, dy: gf, x: xf, u: u,
+            loraLinearBackward(dx: &dx, da: &da, db: &db, du: &du, scratch: &scratch, mask: mask, dy: gf, x: xf, u: u,
                                w: wptr, a: af, b: bf, scale: Float(scale), dropout: drop,
                                n: n, inF: inF, outF: outF, r: r)
         }
@@ -73,6 +74,25 @@ private func referenceForward(x: [Double], w: [Double], a: [Double], b: [Double]
     }
 
     @Test func forwardBackwardMatchFiniteDifferences() { check(dropoutP: 0, withW: true) }
+
+    @Test func packedMaskKeepsExactlyTheElementsOfTheDefinition() {
+        // 203 elements: three full words and a partial one, the 8-lane path and a scalar tail
+        let drop = LoRADropout(p: 0.3, key: 12345), count = 203
+        var mask = [UInt64](repeating: 0, count: LoRADropout.maskWords(count))
+        drop.fillMask(&mask, count: count)
+        let x = (0..<count).map { Float($0) + 1 }
+        var out = [Float](repeating: -1, count: count), acc = [Float](repeating: 2, count: count)
+        drop.apply(&out, x, mask: mask, count: count)
+        drop.apply(&acc, x, mask: mask, count: count, accumulate: true)
+        var kept = 0
+        for i in 0..<count {
+            let expected: Float = drop.keeps(i) ? x[i] / 0.7 : 0
+            #expect(abs(out[i] - expected) <= 1e-5 * abs(expected), "element \(i)")
+            #expect(abs(acc[i] - (2 + expected)) <= 1e-5 * abs(2 + expected), "element \(i)")
+            kept += drop.keeps(i) ? 1 : 0
+        }
+        #expect(kept > 120 && kept < 165)  // ~70% of 203
+    }
     @Test func dropoutOnAdapterPathOnly() { check(dropoutP: 0.3, withW: true) }
     @Test func adapterTermOnlyWhenBaseIsComputedElsewhere() { check(dropoutP: 0.3, withW: false) }
 
@@ -81,7 +101,9 @@ private func referenceForward(x: [Double], w: [Double], a: [Double], b: [Double]
         let count = 200_000
         let x = [Float](repeating: 1, count: count)
         var out = [Float](repeating: 0, count: count)
-        d.apply(&out, x, count: count)
+        var mask = [UInt64](repeating: 0, count: LoRADropout.maskWords(count))
+        d.fillMask(&mask, count: count)
+        d.apply(&out, x, mask: mask, count: count)
         let kept = out.filter { $0 != 0 }
         // Binomial(200000, 0.95): sd ≈ 97 → 5 sd = 487.
         #expect(abs(kept.count - 190_000) < 487)

@@ -29,8 +29,9 @@ final class ToyModel: LoRATrainable {
             for (i, id) in row.inputIds.enumerated() { for j in 0..<d { x[i * d + j] = emb[Int(id) * d + j] } }
             var y = [Float](repeating: 0, count: t * d), u = [Float](repeating: 0, count: t * r)
             var xd = [Float](repeating: 0, count: t * d)
+            var mask = [UInt64](repeating: 0, count: LoRADropout.maskWords(t * d))
             let drop = dropout(m)
-            loraLinearForward(y: &y, u: &u, xd: &xd, x: x, w: w, a: params.a(m), b: params.b(m),
+            loraLinearForward(y: &y, u: &u, xd: &xd, mask: &mask, x: x, w: w, a: params.a(m), b: params.b(m),
                               scale: params.layout.config.scale, dropout: drop, n: t, inF: d, outF: d, r: r)
             let pos = row.lossPositions
             let h = Array(y[(pos.lowerBound * d)..<(pos.upperBound * d)])
@@ -51,7 +52,7 @@ final class ToyModel: LoRATrainable {
                 for i in 0..<(pos.count * d) { dy[pos.lowerBound * d + i] = dh[i] }
                 var du = [Float](repeating: 0, count: t * r), scratch2 = [Float](repeating: 0, count: t * d)
                 loraLinearBackward(dx: nil, da: grads.pointer + m.aOffset, db: grads.pointer + m.bOffset, du: &du,
-                                   scratch: &scratch2, dy: dy, x: x, u: u, w: w, a: params.a(m), b: params.b(m),
+                                   scratch: &scratch2, mask: mask, dy: dy, x: x, u: u, w: w, a: params.a(m), b: params.b(m),
                                    scale: params.layout.config.scale, dropout: drop, n: t, inF: d, outF: d, r: r)
             }
         }
