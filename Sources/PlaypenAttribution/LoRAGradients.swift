@@ -26,7 +26,6 @@ public final class LoRAGradientRunner {
     public let reduction: LossReduction
     /// Layout indices of each adapted module's (lora_A, lora_B), by `LoRAModule.peftName`.
     private let moduleIndex: [String: (a: Int, b: Int)]
-    private let byproduct: FloatBuffer
 
     /// Bergson's module layout for `params` (every adapted module, A then B, layer by layer).
     public static func layout(for params: LoRAParameters, projection: ProjectionConfig) -> GradientLayout {
@@ -61,7 +60,6 @@ public final class LoRAGradientRunner {
             throw PlaypenError("the adapter covers \(index.count * 2) of the layout's \(layout.modules.count) gradient modules: pp-grad needs every layer adapted for its targets")
         }
         moduleIndex = index
-        byproduct = FloatBuffer(count: params.layout.count)
     }
 
     /// Runs `rows` in micro-batches of `batchSize` rows and feeds `collector` (whose layout must
@@ -87,9 +85,7 @@ public final class LoRAGradientRunner {
                 scales.append(reduction == .mean ? 1 / Float(targets) : 1)
             }
             collector.beginBatch(rowIds: batch.map(\.rowId), tokenOffsets: offsets)
-            byproduct.pointer.update(repeating: 0, count: byproduct.count)
-            _ = try model.perExampleBackward(rows: batch, params: params, grads: byproduct,
-                                             rowGradScale: scales) { [moduleIndex] m, x, u, dy, du, _ in
+            _ = try model.perExampleBackward(rows: batch, params: params, rowGradScale: scales) { [moduleIndex] m, x, u, dy, du, _ in
                 let (ia, ib) = moduleIndex[m.peftName]!
                 collector.module(ia, x: x, ldx: m.inF, g: du, ldg: r)
                 collector.module(ib, x: u, ldx: r, g: dy, ldg: m.outF, gScale: c)

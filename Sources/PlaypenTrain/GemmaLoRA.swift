@@ -92,7 +92,7 @@ public final class GemmaLoRA: LoRATrainable {
 
     public func accumulateGradients(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer,
                                     gradScale: Float, dropout: (LoRAModule) -> LoRADropout?) throws -> [Double] {
-        try run(rows: rows, params: params, grads: grads, gradScale: gradScale, dropout: dropout)
+        try run(rows: rows, params: params, grads: grads, backward: true, gradScale: gradScale, dropout: dropout)
     }
 
     /// Backward of each row's own loss, for per-example gradients (pp-grad): every row's loss
@@ -100,22 +100,22 @@ public final class GemmaLoRA: LoRATrainable {
     /// 1 for a sum), no dropout, and `observer` sees each LoRA module's layer input x [n, in],
     /// LoRA activation u = A x [n, r], output gradient dℓ/dy [n, out] and du = scale·(dℓ/dy)·B
     /// over the micro-batch's n tokens (rows concatenated in order, no padding), right after the
-    /// module's own backward computed them.
-    /// `grads` receives the summed LoRA gradients as a by-product. Returns the summed row losses.
-    public func perExampleBackward(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer,
+    /// module's own backward computed them. The summed LoRA gradients are not formed (the
+    /// observer has what each row's gradient needs). Returns the summed row losses.
+    public func perExampleBackward(rows: [TokenizedRow], params: LoRAParameters,
                                    rowGradScale: [Float], observer: @escaping LoRAGradientObserver) throws -> [Double] {
         precondition(rowGradScale.count == rows.count)
-        return try run(rows: rows, params: params, grads: grads, gradScale: 1, dropout: { _ in nil },
+        return try run(rows: rows, params: params, grads: nil, backward: true, gradScale: 1, dropout: { _ in nil },
                        rowGradScale: rowGradScale, observer: observer)
     }
 
     public func rowLosses(rows: [TokenizedRow], params: LoRAParameters) throws -> [Double] {
-        try run(rows: rows, params: params, grads: nil, gradScale: 0, dropout: { _ in nil })
+        try run(rows: rows, params: params, grads: nil, backward: false, gradScale: 0, dropout: { _ in nil })
     }
 
-    /// Forward (and, with `grads`, backward) of one micro-batch; returns each row's summed
-    /// completion-token loss.
-    func run(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer?, gradScale: Float,
+    /// Forward (and with `backward`, backward) of one micro-batch; returns each row's summed
+    /// completion-token loss. `grads` (when given) accumulates the LoRA gradients.
+    func run(rows: [TokenizedRow], params: LoRAParameters, grads: FloatBuffer?, backward: Bool, gradScale: Float,
              dropout: (LoRAModule) -> LoRADropout?, rowGradScale: [Float]? = nil,
              observer: LoRAGradientObserver? = nil) throws -> [Double] {
         let c = config
@@ -154,7 +154,7 @@ public final class GemmaLoRA: LoRATrainable {
         let (gRope, lRope) = rope!
         let attScale = Float(1 / c.queryPreAttnScalar.squareRoot())
         let eps = c.rmsNormEps
-        let training = grads != nil
+        let training = backward
         var clock = DispatchTime.now().uptimeNanoseconds
         func lap(_ phase: String) {
             guard profiling else { return }
@@ -247,7 +247,7 @@ public final class GemmaLoRA: LoRATrainable {
         }
         for i in 0..<P { rowLoss[lossRowOwner[i]] += Double(tokenLoss[i]) }
         lap("head")
-        guard let grads else { return rowLoss }
+        guard backward else { return rowLoss }
         if let rowGradScale {
             for i in 0..<P {
                 let s = rowGradScale[lossRowOwner[i]], row = dhs.pointer + i * d
@@ -275,7 +275,8 @@ public final class GemmaLoRA: LoRATrainable {
         func linearBack(_ li: Int, _ t: LoRATarget, dxin: FloatBuffer?, dy: FloatBuffer, xin: FloatBuffer, _ w: Tensor, _ a: LayerActivations) {
             let (inF, outF) = loraShape.features(t)
             if let m = params.layout.module(li, t) {
-                loraLinearBackward(dx: dxin?.pointer, da: grads.pointer + m.aOffset, db: grads.pointer + m.bOffset,
+                loraLinearBackward(dx: dxin?.pointer, da: grads.map { $0.pointer + m.aOffset },
+                                   db: grads.map { $0.pointer + m.bOffset },
                                    du: du.pointer, scratch: xd.pointer, mask: a.dropoutMasks[t.order]!.pointer,
                                    dy: dy.pointer, x: xin.pointer,
                                    u: a.u[t.order]!.pointer, w: w.data, a: params.a(m), b: params.b(m), scale: scale,

@@ -290,30 +290,32 @@ public func loraLinearForward(
 
 /// Backward of `loraLinearForward`; accumulates (+=) into dA, dB and dx (no dW: W is frozen).
 ///
-///     dB += scale · dyᵀ u              [out, r]
+///     dB += scale · dyᵀ u              [out, r]   (unless `db` is nil)
 ///     du  = scale · dy B               [N, r]     (scratch)
-///     dA += duᵀ xd                     [r, in]    (xd regenerated from the dropout key)
+///     dA += duᵀ xd                     [r, in]    (unless `da` is nil; xd from the forward's mask)
 ///     dx += dy W + dropout'(du A)      [N, in]
 ///
 /// `dx == nil` skips the input gradient (first layer inputs); `w == nil` skips its frozen-weight
 /// part (the caller computes it). With dropout, `scratch` holds N·in floats and `mask` is the
 /// forward's.
 public func loraLinearBackward(
-    dx: UnsafeMutablePointer<Float>?, da: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+    dx: UnsafeMutablePointer<Float>?, da: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
     du: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>?, mask: UnsafePointer<UInt64>? = nil,
     dy: UnsafePointer<Float>, x: UnsafePointer<Float>, u: UnsafePointer<Float>,
     w: UnsafePointer<Float>?, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
     scale: Float, dropout: LoRADropout?, n: Int, inF: Int, outF: Int, r: Int
 ) {
-    sgemm(true, false, outF, r, n, scale, dy, outF, u, r, 1, db, r)
+    if let db { sgemm(true, false, outF, r, n, scale, dy, outF, u, r, 1, db, r) }
     sgemm(false, false, n, r, outF, scale, dy, outF, b, r, 0, du, r)
     let dropping = (dropout?.p ?? 0) > 0
-    if dropping {
-        guard let scratch, let mask else { preconditionFailure("loraLinearBackward: dropout needs scratch and mask") }
-        dropout!.apply(scratch, x, mask: mask, count: n * inF)
-        sgemm(true, false, r, inF, n, 1, du, r, scratch, inF, 1, da, inF)
-    } else {
-        sgemm(true, false, r, inF, n, 1, du, r, x, inF, 1, da, inF)
+    if let da {
+        if dropping {
+            guard let scratch, let mask else { preconditionFailure("loraLinearBackward: dropout needs scratch and mask") }
+            dropout!.apply(scratch, x, mask: mask, count: n * inF)
+            sgemm(true, false, r, inF, n, 1, du, r, scratch, inF, 1, da, inF)
+        } else {
+            sgemm(true, false, r, inF, n, 1, du, r, x, inF, 1, da, inF)
+        }
     }
     guard let dx else { return }
     if let w { sgemm(false, false, n, inF, outF, 1, dy, outF, w, inF, 1, dx, inF) }
