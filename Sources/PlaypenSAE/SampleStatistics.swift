@@ -1,4 +1,5 @@
 import Foundation
+import PlaypenTensor
 import PlaypenIO
 
 // Per-sample statistics of SAE codes and the per-layer summary, as the original pipeline defined
@@ -28,17 +29,28 @@ public struct SparseCodes: Sendable {
         let first = dropFirst && totalTokens > 0 ? 1 : 0
         self.tokens = totalTokens - first
         self.dSAE = dSAE
+        let base = dense.baseAddress!
         for t in first..<totalTokens {
-            let row = t * dSAE
-            for j in 0..<dSAE {
-                let v = dense[row + j]
-                if v > threshold {
-                    token.append(Int32(t - first))
-                    feature.append(Int32(j))
-                    value.append(v)
+            let row = base + t * dSAE
+            var j = 0
+            // codes are sparse: skip eight at a time where none is active
+            while j + vectorWidth <= dSAE {
+                if any(vload(row + j) .> threshold) {
+                    for i in j..<(j + vectorWidth) where row[i] > threshold { append(t - first, i, row[i]) }
                 }
+                j += vectorWidth
+            }
+            while j < dSAE {
+                if row[j] > threshold { append(t - first, j, row[j]) }
+                j += 1
             }
         }
+    }
+
+    private mutating func append(_ t: Int, _ j: Int, _ v: Float) {
+        token.append(Int32(t))
+        feature.append(Int32(j))
+        value.append(v)
     }
 
     public init(dense: [Float], tokens: Int, dSAE: Int, threshold: Float = 0, dropFirst: Bool = false) {

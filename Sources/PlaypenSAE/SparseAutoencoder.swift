@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import PlaypenTensor
 import PlaypenIO
 
 /// How an SAE turns pre-activations into codes (sae.md §4).
@@ -136,16 +137,13 @@ public struct SparseAutoencoder: Sendable {
     public func activate(_ pre: UnsafeMutableBufferPointer<Float>, tokens: Int) {
         switch architecture {
         case .relu:
-            for i in 0..<(tokens * dSAE) where !(pre[i] > 0) { pre[i] = 0 }
+            let zero = [Float](repeating: 0, count: dSAE)
+            zero.withUnsafeBufferPointer { z in
+                for t in 0..<tokens { keepAbove(pre.baseAddress! + t * dSAE, z.baseAddress!, count: dSAE) }
+            }
         case .jumpReLU:
             threshold.withUnsafeBufferPointer { theta in
-                for t in 0..<tokens {
-                    let row = t * dSAE
-                    for j in 0..<dSAE {
-                        let v = pre[row + j]
-                        if !(v > theta[j] && v > 0) { pre[row + j] = 0 }
-                    }
-                }
+                for t in 0..<tokens { keepAbove(pre.baseAddress! + t * dSAE, theta.baseAddress!, count: dSAE) }
             }
         case .topK(let k):
             let norms = rescaleActsByDecoderNorm ? decoderNorms() : []
@@ -226,5 +224,22 @@ struct TopKSelector {
         let order = (0..<values.count).sorted { values[$0] > values[$1] || (values[$0] == values[$1] && indices[$0] < indices[$1]) }
         let v = order.map { values[$0] }, ix = order.map { indices[$0] }
         values = v; indices = ix
+    }
+}
+
+/// x[j] stays where it is strictly above both θ[j] and 0 and becomes 0 elsewhere (NaN included):
+/// ReLU with θ = 0, JumpReLU with its thresholds.
+@inline(__always) func keepAbove(_ x: UnsafeMutablePointer<Float>, _ theta: UnsafePointer<Float>, count n: Int) {
+    var j = 0
+    while j + vectorWidth <= n {
+        let v = vload(x + j)
+        var kept = FloatV()
+        kept.replace(with: v, where: (v .> vload(theta + j)) .& (v .> 0))
+        vstore(kept, x + j)
+        j += vectorWidth
+    }
+    while j < n {
+        if !(x[j] > theta[j] && x[j] > 0) { x[j] = 0 }
+        j += 1
     }
 }
