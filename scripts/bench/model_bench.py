@@ -15,6 +15,7 @@ ap.add_argument("--tokens", type=int, default=384)
 ap.add_argument("--threads", type=int, default=os.cpu_count())
 ap.add_argument("--repeats", type=int, default=3)
 ap.add_argument("--skip-reference", action="store_true")
+ap.add_argument("--peak", type=float, default=239.0, help="sgemm peak of this machine, GFLOP/s")
 a = ap.parse_args()
 
 swift = json.loads(subprocess.run(
@@ -56,3 +57,23 @@ for key, label, higher in [("load_s", "load to ready model (s)", False), ("prefi
     else:
         print(f"{label:28s}{s:12.2f}")
 print("(ratio > 1 means pp-model is better)")
+
+# The ceiling: prefill is sgemm-bound, so no fp32 implementation can beat the machine's sgemm peak.
+# FLOPs of one prefill with the least work any exact implementation does: every projection, the
+# visible (causal) half of attention, and the head at the rows asked for.
+info = json.loads(subprocess.run([a.pp_model, "info", "--model", a.gguf, "--quiet"], check=True,
+                                 capture_output=True, text=True).stdout)["config"]
+d, I, L, T = info["hiddenSize"], info["intermediateSize"], len(info["layerIsGlobal"]), a.tokens
+HD, KVD = info["numHeads"] * info["headDim"], info["numKVHeads"] * info["headDim"]
+body = 2 * T * L * d * (HD + 2 * KVD + HD + 3 * I)
+attention = 2 * 2 * L * info["numHeads"] * info["headDim"] * T * (T + 1) // 2
+head = 2 * d * info["vocabSize"]
+print(f"ceiling at the {a.peak:.0f} GFLOP/s 2-thread sgemm peak (gemma3.md 2.10), least FLOPs per prefill:")
+for key, label, flops in [("prefill_last_tok_s", "prefill, last logits", body + attention + head),
+                          ("prefill_all_tok_s", "prefill, all logits", body + attention + T * head)]:
+    ceiling = T / (flops / (a.peak * 1e9))
+    mfu = swift[key] * flops / T / (a.peak * 1e9)
+    line = f"  {label:26s}{flops / 1e9:6.1f} GFLOP  pp-model at {100 * mfu:4.1f}% of peak; ceiling {ceiling:6.0f} tok/s"
+    if ref:
+        line += f" = {ceiling / ref[key]:.2f}x transformers"
+    print(line)

