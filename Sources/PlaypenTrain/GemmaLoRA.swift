@@ -55,10 +55,16 @@ public final class GemmaLoRA: LoRATrainable {
     public var headChunkRows = 32
     /// When true, `profile` accumulates seconds per phase (linear, attention, elementwise, head).
     public var profiling = false
+    /// Gradient checkpointing: keep only each layer's input during the forward and recompute the
+    /// layer's activations right before its backward. One more forward per step, for activation
+    /// memory of one layer instead of all (the same numbers: the recomputation is deterministic,
+    /// dropout masks included).
+    public var recomputeActivations = false
     public private(set) var profile: [String: Double] = [:]
 
     private var capacity = (tokens: 0, probs: 0, rows: 0, maxT: 0, r: 0, targets: [LoRATarget]())
     private var layers: [LayerActivations] = []
+    private var layerInputs: [FloatBuffer] = []  // with recomputeActivations: each layer's input x
     private var scratch: [String: FloatBuffer] = [:]
     private var rope: (global: (cos: [Float], sin: [Float]), local: (cos: [Float], sin: [Float]))?
     private var ropeLength = 0
@@ -77,9 +83,13 @@ public final class GemmaLoRA: LoRATrainable {
     }
 
     private func ensureCapacity(tokens: Int, probs: Int, maxT: Int, r: Int, targets: [LoRATarget]) {
-        if tokens > capacity.tokens || probs > capacity.probs || r != capacity.r || targets != capacity.targets {
+        let sets = recomputeActivations ? 1 : config.numLayers
+        if tokens > capacity.tokens || probs > capacity.probs || r != capacity.r || targets != capacity.targets
+            || layers.count != sets
+        {
             let n = max(tokens, capacity.tokens), p = max(probs, capacity.probs)
-            layers = (0..<config.numLayers).map { _ in LayerActivations(n: n, c: config, r: r, wrapped: targets, probs: p) }
+            layers = (0..<sets).map { _ in LayerActivations(n: n, c: config, r: r, wrapped: targets, probs: p) }
+            layerInputs = recomputeActivations ? (0..<config.numLayers).map { _ in FloatBuffer(count: n * config.hiddenSize) } : []
             capacity = (n, p, 0, 0, r, targets)
         }
         if maxT > ropeLength {
@@ -180,8 +190,9 @@ public final class GemmaLoRA: LoRATrainable {
             embeddingForward(x.pointer, ids: idp.baseAddress!, table: model.weights.embed.data, T: n, C: d,
                              scale: Float(d).squareRoot())
         }
-        for li in 0..<c.numLayers {
-            let w = model.weights.layers[li], a = layers[li]
+        /// Layer li on the residual stream x (updated in place), its activations kept in `a`.
+        func forwardLayer(_ li: Int, _ x: FloatBuffer, _ a: LayerActivations) {
+            let w = model.weights.layers[li]
             let isGlobal = c.layerIsGlobal[li]
             let window = isGlobal ? 0 : c.slidingWindow
             let ropeTab = isGlobal ? gRope : lRope
@@ -228,6 +239,14 @@ public final class GemmaLoRA: LoRATrainable {
             lap("fwd linear")
             rmsNormForward(tmp.pointer, rstd: a.rstd4.pointer, a.downOut.pointer, scale: w.postFeedforwardNorm.data, N: n, C: d, eps: eps)
             residualAdd(x.pointer, tmp.pointer, N: n * d)
+        }
+        for li in 0..<c.numLayers {
+            if recomputeActivations {
+                if backward { layerInputs[li].pointer.update(from: x.pointer, count: n * d) }
+                forwardLayer(li, x, layers[0])
+            } else {
+                forwardLayer(li, x, layers[li])
+            }
         }
 
         // Final norm and tied head at the loss positions only.
@@ -291,7 +310,14 @@ public final class GemmaLoRA: LoRATrainable {
         func zero(_ b: FloatBuffer, _ count: Int) { b.pointer.update(repeating: 0, count: count) }
 
         for li in stride(from: c.numLayers - 1, through: 0, by: -1) {
-            let w = model.weights.layers[li], a = layers[li]
+            let w = model.weights.layers[li]
+            let a = recomputeActivations ? layers[0] : layers[li]
+            if recomputeActivations {
+                let xIn = buffer("recomputeX", n * d)
+                xIn.pointer.update(from: layerInputs[li].pointer, count: n * d)
+                forwardLayer(li, xIn, a)
+                lap("recompute")
+            }
             let isGlobal = c.layerIsGlobal[li]
             let ropeTab = isGlobal ? gRope : lRope
             // MLP block: x = xMid + postFF(down(gelu(gate) ⊙ up))
