@@ -240,25 +240,8 @@ func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, 
 
 /// Max-subtracted softmax of `count` contiguous values, in place.
 @inline(__always) func softmaxInPlace(_ x: FloatPtr, count n: Int) {
-    var m = FloatV(repeating: -.infinity)
-    var i = 0
-    while i + vectorWidth <= n { m = vmax(m, vload(x + i)); i += vectorWidth }
-    var mx = laneMax(m)
-    while i < n { mx = max(mx, x[i]); i += 1 }
-    var acc = FloatV()
-    i = 0
-    while i + vectorWidth <= n {
-        let e = vexp(vload(x + i) - mx)
-        vstore(e, x + i)
-        acc += e
-        i += vectorWidth
-    }
-    var sum = laneSum(acc)
-    while i < n { let e = sexp(x[i] - mx); x[i] = e; sum += e; i += 1 }
-    let inv = 1 / sum
-    i = 0
-    while i + vectorWidth <= n { vstore(vload(x + i) * inv, x + i); i += vectorWidth }
-    while i < n { x[i] *= inv; i += 1 }
+    let sum = exponentiateShifted(x, count: n, shift: maxElement(x, count: n))
+    scaleInPlace(x, count: n, by: Float(1 / sum))
 }
 
 /// d ← p ⊙ (d − Σ p·d) over `count` values: the softmax backward of one row, in place on d.

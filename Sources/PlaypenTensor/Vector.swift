@@ -71,3 +71,43 @@ public let vectorWidth = FloatV.scalarCount
     while i < n { s += a[i] * b[i]; i += 1 }
     return s
 }
+
+/// The largest of n values (−∞ for none).
+@inline(__always) public func maxElement(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    var m = FloatV(repeating: -.infinity)
+    var i = 0
+    while i + vectorWidth <= n { m = vmax(m, vload(x + i)); i += vectorWidth }
+    var mx = laneMax(m)
+    while i < n { mx = max(mx, x[i]); i += 1 }
+    return mx
+}
+
+/// x[i] ← e^(x[i] − shift) in place; returns Σ of the results, summed in Float within blocks of
+/// 1024 and in Double across blocks (rows as wide as the 262k vocabulary stay accurate).
+@inline(__always) public func exponentiateShifted(_ x: UnsafeMutablePointer<Float>, count n: Int, shift: Float) -> Double {
+    var sum = 0.0
+    var b0 = 0
+    while b0 < n {
+        let b1 = min(n, b0 + 1024)
+        var acc = FloatV()
+        var i = b0
+        while i + vectorWidth <= b1 {
+            let e = vexp(vload(x + i) - shift)
+            vstore(e, x + i)
+            acc += e
+            i += vectorWidth
+        }
+        var s = laneSum(acc)
+        while i < b1 { let e = sexp(x[i] - shift); x[i] = e; s += e; i += 1 }
+        sum += Double(s)
+        b0 = b1
+    }
+    return sum
+}
+
+/// x[i] ← x[i] · factor.
+@inline(__always) public func scaleInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, by factor: Float) {
+    var i = 0
+    while i + vectorWidth <= n { vstore(vload(x + i) * factor, x + i); i += vectorWidth }
+    while i < n { x[i] *= factor; i += 1 }
+}

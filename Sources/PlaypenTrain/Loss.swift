@@ -50,13 +50,11 @@ public func headCrossEntropy(
                 let l = logits.pointer! + i * vocab
                 let t = rowTargets[i]
                 let targetLogit = l[t]
-                let (mx, sum) = exponentiateShifted(l, count: vocab)
+                let mx = maxElement(l, count: vocab)
+                let sum = exponentiateShifted(l, count: vocab, shift: mx)
                 losses.pointer![i] = Float(Double(mx) + log(sum) - Double(targetLogit))
                 if withGradient {
-                    let s = Float(Double(gradScale) / sum)
-                    var j = 0
-                    while j + vectorWidth <= vocab { vstore(vload(l + j) * s, l + j); j += vectorWidth }
-                    while j < vocab { l[j] *= s; j += 1 }
+                    scaleInPlace(l, count: vocab, by: Float(Double(gradScale) / sum))
                     l[t] -= gradScale
                 }
             }
@@ -68,33 +66,4 @@ public func headCrossEntropy(
         row0 += rows
     }
     return total
-}
-
-/// l[j] ← e^(l[j] − max l) in place; returns (max l, Σ e) with the sum taken in Float per
-/// 1024-element block and the blocks added in Double (the vocabulary is 262k wide).
-func exponentiateShifted(_ l: UnsafeMutablePointer<Float>, count n: Int) -> (max: Float, sum: Double) {
-    var m = FloatV(repeating: -.infinity)
-    var j = 0
-    while j + vectorWidth <= n { m = vmax(m, vload(l + j)); j += vectorWidth }
-    var mx = laneMax(m)
-    while j < n { mx = max(mx, l[j]); j += 1 }
-    var sum = 0.0
-    let block = 1024
-    var b0 = 0
-    while b0 < n {
-        let b1 = min(n, b0 + block)
-        var acc = FloatV()
-        j = b0
-        while j + vectorWidth <= b1 {
-            let e = vexp(vload(l + j) - mx)
-            vstore(e, l + j)
-            acc += e
-            j += vectorWidth
-        }
-        var s = laneSum(acc)
-        while j < b1 { let e = sexp(l[j] - mx); l[j] = e; s += e; j += 1 }
-        sum += Double(s)
-        b0 = b1
-    }
-    return (mx, sum)
 }
