@@ -175,6 +175,10 @@ $(SEL_DIR)/%/adapter/adapter_model.safetensors: $(SEL_DIR)/select.json | build m
 	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(SEL_DIR)/$*.jsonl.zst --epochs $(SEL_EPOCHS) --seed $(TRAIN_SEED) \
 	  --threads $(PP_THREADS) $(SEL_TRAIN_FLAGS) -o $(SEL_DIR)/$*/adapter
 
+# The subsets' adapters are reached only through these pattern rules: without .SECONDARY make deletes them as
+# intermediate files once the table is made (leaving adapter_config.json without its weights).
+.SECONDARY: $(foreach s,$(SEL_SUBSETS),$(SEL_DIR)/$(s)/adapter/adapter_model.safetensors)
+
 $(SEL_DIR)/%/words.jsonl: $(SEL_DIR)/%/adapter/adapter_model.safetensors $(EVAL_EXAMPLES) | build model
 	$(BIN)/pp-eval words --model $(MODEL_GGUF) --adapter $(SEL_DIR)/$*/adapter --examples $(EVAL_EXAMPLES) \
 	  --threads $(PP_THREADS) $(EVAL_FLAGS) --summary $(@:.jsonl=.summary.json) -o $@
