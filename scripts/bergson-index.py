@@ -24,6 +24,7 @@ Numbers only: needs numpy.
 import argparse
 import json
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -80,14 +81,18 @@ def export(args):
         die(f"{args.out_dir}: exists; choose a new directory")
     parent = os.path.dirname(os.path.abspath(args.out_dir))
     tmp = tempfile.mkdtemp(dir=parent, prefix=".bergson-index-")
-    np.ascontiguousarray(rows, dtype=np.float32).tofile(os.path.join(tmp, "gradients.bin"))
-    info = {"attribute_tokens": False, "num_items": len(ids), "num_grads": len(ids),
-            "grad_sizes": {n: w for n, w in layout}, "base_dtype": "float32"}
-    with open(os.path.join(tmp, "info.json"), "w") as f:
-        json.dump(info, f, indent=2)
-    with open(os.path.join(tmp, "row_ids.json"), "w") as f:
-        json.dump(ids, f)
-    os.rename(tmp, args.out_dir)
+    try:
+        np.ascontiguousarray(rows, dtype=np.float32).tofile(os.path.join(tmp, "gradients.bin"))
+        info = {"attribute_tokens": False, "num_items": len(ids), "num_grads": len(ids),
+                "grad_sizes": {n: w for n, w in layout}, "base_dtype": "float32"}
+        with open(os.path.join(tmp, "info.json"), "w") as f:
+            json.dump(info, f, indent=2)
+        with open(os.path.join(tmp, "row_ids.json"), "w") as f:
+            json.dump(ids, f)
+        os.rename(tmp, args.out_dir)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp)
     print(f"{args.out_dir}: {len(ids)} rows x {width} ({len(layout)} modules), float32", file=sys.stderr)
 
 
@@ -136,14 +141,18 @@ def import_index(args):
     if len(ids) != n:
         die(f"{args.row_ids}: {len(ids)} row ids for {n} index rows")
     tmp = args.output + ".tmp"
-    with open(tmp, "wb") as out:
-        out.write(header)
-        for i, rid in enumerate(ids):
-            b = rid.encode("utf-8")
-            out.write(ROW + struct.pack("<I", len(b)) + b)
-            out.write(np.asarray(grads[i], dtype="<f4").tobytes())
-        out.write(END + struct.pack("<Q", n))
-    os.replace(tmp, args.output)
+    try:
+        with open(tmp, "wb") as out:
+            out.write(header)
+            for i, rid in enumerate(ids):
+                b = rid.encode("utf-8")
+                out.write(ROW + struct.pack("<I", len(b)) + b)
+                out.write(np.asarray(grads[i], dtype="<f4").tobytes())
+            out.write(END + struct.pack("<Q", n))
+        os.replace(tmp, args.output)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print(f"{args.output}: {n} rows x {width} from {args.index} ({dtype.name})", file=sys.stderr)
 
 
