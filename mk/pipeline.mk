@@ -13,7 +13,7 @@
 # the original's full-size configuration on a bigger machine:
 #   make demo MODEL_GGUF=/path/gemma-3-1b-it DATA=playpen-interactions-train.jsonl TRAIN_EPOCHS=3 \
 #        SAE_WIDTH=16384 SAE_LAYERS="7 13 17 22" GRAD_PROJECTION=32 CONTRAST_TOP_K=100
-# (with the Hugging Face export's own splits use FILTER_FLAGS / the data targets of mk/data.mk).
+# (the Hugging Face export's own splits, the 1B directory and what they cost: docs/full-scale.md).
 
 # Prerequisites that name variables of mk files read later (sae.mk's SAE_DIR, the full DEMO_TARGETS) are written
 # $$(...) and expanded a second time, after every mk file is read.
@@ -174,6 +174,10 @@ $(SEL_DIR)/%/adapter/adapter_model.safetensors: $(SEL_DIR)/select.json | build m
 	@mkdir -p $(SEL_DIR)/$*
 	$(BIN)/pp-train --model $(MODEL_GGUF) --train $(SEL_DIR)/$*.jsonl.zst --epochs $(SEL_EPOCHS) --seed $(TRAIN_SEED) \
 	  --threads $(PP_THREADS) $(SEL_TRAIN_FLAGS) -o $(SEL_DIR)/$*/adapter
+
+# The subsets' adapters are reached only through these pattern rules: without .SECONDARY make deletes them as
+# intermediate files once the table is made (leaving adapter_config.json without its weights).
+.SECONDARY: $(foreach s,$(SEL_SUBSETS),$(SEL_DIR)/$(s)/adapter/adapter_model.safetensors)
 
 $(SEL_DIR)/%/words.jsonl: $(SEL_DIR)/%/adapter/adapter_model.safetensors $(EVAL_EXAMPLES) | build model
 	$(BIN)/pp-eval words --model $(MODEL_GGUF) --adapter $(SEL_DIR)/$*/adapter --examples $(EVAL_EXAMPLES) \
