@@ -2,10 +2,11 @@ import CBLAS
 import Foundation
 import PlaypenIO
 
-// Training a TopK SAE on residual-stream activations (sae.md §6): MSE reconstruction plus the
-// aux-K loss on dead latents, Adam, global gradient-norm clipping, unit-norm decoder rows,
-// dead-latent tracking, activations scaled to mean norm sqrt(d_in) and the scale folded back
-// into the saved weights.
+// Training a TopK or JumpReLU SAE on residual-stream activations (sae.md §6). Shared: MSE
+// reconstruction, Adam, global gradient-norm clipping, unit-norm decoder rows, dead-latent
+// tracking, activations scaled to mean norm sqrt(d_in) and the scale folded back into the saved
+// weights. TopK adds the aux-K loss on dead latents; JumpReLU learns a per-feature threshold
+// through straight-through estimators and pays λ per active feature (the L0 penalty).
 
 /// Rows of activations to train on: an in-memory matrix or a memory-mapped file of f32 rows.
 public protocol ActivationSource {
@@ -70,9 +71,29 @@ struct SplitMix64: RandomNumberGenerator {
     mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 }
 
-public struct TopKTrainingConfig: Sendable {
+/// Which SAE the trainer learns.
+public enum TrainedArchitecture: String, Sendable, CaseIterable {
+    /// Keep the k largest pre-activations (ReLU'd); MSE + aux-K.
+    case topK = "topk"
+    /// `f_j = pre_j·H(pre_j − θ_j)` with learned θ_j = exp(τ_j) (the JumpReLU paper's and SAELens'
+    /// log-threshold, so θ stays positive); MSE + λ·mean_t Σ_j H(pre_j − θ_j). H has no gradient, so
+    /// θ gets the straight-through pseudo-derivatives with the rectangle kernel
+    /// K(u) = 1[−½ < u < ½] of bandwidth ε: ∂f_j/∂θ_j = −(θ_j/ε)·K((pre_j − θ_j)/ε),
+    /// ∂H/∂θ_j = −(1/ε)·K((pre_j − θ_j)/ε); ∂f_j/∂pre_j = H(pre_j − θ_j) (no estimator on pre).
+    case jumpReLU = "jumprelu"
+}
+
+public struct SAETrainingConfig: Sendable {
+    public var architecture = TrainedArchitecture.topK
     public var dSAE = 4096
+    /// Active latents per token (TopK).
     public var k = 32
+    /// JumpReLU: kernel bandwidth ε (Gemma Scope / SAELens: 0.001).
+    public var bandwidth: Float = 0.001
+    /// JumpReLU: every θ_j starts here (Gemma Scope / SAELens: 0.001).
+    public var initialThreshold: Float = 0.001
+    /// JumpReLU: λ of the L0 penalty.
+    public var l0Coefficient: Float = 1
     public var learningRate: Float = 3e-4
     public var beta1: Float = 0.9
     public var beta2: Float = 0.999
@@ -111,6 +132,8 @@ public struct EpochReport: Sendable {
     public var deadWindowFraction: Double
     public var mse: Double
     public var auxLoss: Double
+    /// JumpReLU: λ·L0 averaged over the epoch's tokens (0 for TopK).
+    public var sparsityLoss: Double
     public var seconds: Double
 }
 
@@ -118,18 +141,20 @@ public struct EpochReport: Sendable {
 public struct BatchLoss: Sendable {
     public var mse: Double
     public var aux: Double
+    /// JumpReLU: λ·mean_t Σ_j H(pre_j − θ_j).
+    public var sparsity: Double
     public var activeEntries: Int
     public var residualSquares: Double
     public var centredSquares: Double
 }
 
-/// A TopK SAE being trained. Parameters live in one flat buffer:
-/// `[W_encᵀ (dSAE × dIn) | b_enc (dSAE) | W_dec (dSAE × dIn) | b_dec (dIn)]`, gradients and Adam
-/// moments in buffers of the same layout. W_enc is stored transposed so each latent's encoder
+/// An SAE being trained. Parameters live in one flat buffer:
+/// `[W_encᵀ (dSAE × dIn) | b_enc (dSAE) | W_dec (dSAE × dIn) | b_dec (dIn) | τ = log θ (dSAE, JumpReLU only)]`,
+/// gradients and Adam moments in buffers of the same layout. W_enc is stored transposed so each latent's encoder
 /// row is contiguous (sparse backward updates are saxpys).
-public final class TopKSAETrainer {
+public final class SAETrainer {
     public let dIn: Int
-    public let config: TopKTrainingConfig
+    public let config: SAETrainingConfig
     public var dSAE: Int { config.dSAE }
     /// Activations are multiplied by this before training (mean norm → sqrt(d_in)).
     public var scale: Float = 1
@@ -145,11 +170,13 @@ public final class TopKSAETrainer {
     public var biasEncoderOffset: Int { dSAE * dIn }
     public var decoderOffset: Int { dSAE * dIn + dSAE }
     public var biasDecoderOffset: Int { 2 * dSAE * dIn + dSAE }
+    /// JumpReLU's log-thresholds τ (θ = exp τ).
+    public var logThresholdOffset: Int { 2 * dSAE * dIn + dSAE + dIn }
 
-    public init(dIn: Int, config: TopKTrainingConfig) {
+    public init(dIn: Int, config: SAETrainingConfig) {
         self.dIn = dIn
         self.config = config
-        let total = 2 * config.dSAE * dIn + config.dSAE + dIn
+        let total = 2 * config.dSAE * dIn + config.dSAE + dIn + (config.architecture == .jumpReLU ? config.dSAE : 0)
         parameters = [Float](repeating: 0, count: total)
         gradients = [Float](repeating: 0, count: total)
         adamM = [Float](repeating: 0, count: total)
@@ -169,6 +196,15 @@ public final class TopKSAETrainer {
             for d in 0..<dIn { parameters[dec + j * dIn + d] /= norm }
         }
         for i in 0..<(config.dSAE * dIn) { parameters[i] = parameters[dec + i] }
+        if config.architecture == .jumpReLU {
+            let tau = log(config.initialThreshold)
+            for j in 0..<config.dSAE { parameters[logThresholdOffset + j] = tau }
+        }
+    }
+
+    /// θ_j = exp(τ_j) (JumpReLU; empty for TopK).
+    public var thresholds: [Float] {
+        config.architecture == .jumpReLU ? (0..<dSAE).map { exp(parameters[logThresholdOffset + $0]) } : []
     }
 
     /// Sets `scale = sqrt(d_in) / mean_t ‖x_t‖` from (up to `limit`) rows of the source.
@@ -221,7 +257,10 @@ public final class TopKSAETrainer {
         let kAuxBase = config.auxK > 0 ? config.auxK : D / 2
         let kAux = min(kAuxBase, deadIndices.count)
         let auxScale = deadIndices.isEmpty ? 0 : min(Float(deadIndices.count) / Float(kAuxBase), 1)
-        var loss = BatchLoss(mse: 0, aux: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        var loss = BatchLoss(mse: 0, aux: 0, sparsity: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        let jump = config.architecture == .jumpReLU
+        let theta = thresholds
+        let epsilon = config.bandwidth, lambda = config.l0Coefficient
         // Batch mean for the explained-variance denominator.
         var mean = [Double](repeating: 0, count: D)
         for t in 0..<B { for d in 0..<D { mean[d] += Double(x[t * D + d]) } }
@@ -251,11 +290,18 @@ public final class TopKSAETrainer {
                     let xt = x.baseAddress! + t * D
                     let xin = centred.withUnsafeBufferPointer { $0.baseAddress! + t * D }
                     for d in 0..<D { gInput[d] = 0 }
-                    // TopK of pre, ReLU on the kept values.
-                    pre.withUnsafeMutableBufferPointer { preBuffer in
-                        selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
+                    let kept: [(Int, Float)]
+                    if jump {
+                        // JumpReLU: pre_j where pre_j > θ_j (strictly).
+                        kept = (0..<S).compactMap { j in pre[t * S + j] > theta[j] ? (j, pre[t * S + j]) : nil }
+                        loss.sparsity += Double(lambda) * Double(kept.count) / Double(B)
+                    } else {
+                        // TopK of pre, ReLU on the kept values.
+                        pre.withUnsafeMutableBufferPointer { preBuffer in
+                            selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
+                        }
+                        kept = Array(zip(selector.indices, selector.values).filter { $0.1 > 0 })
                     }
-                    let kept = zip(selector.indices, selector.values).filter { $0.1 > 0 }
                     loss.activeEntries += kept.count
                     for d in 0..<D { xhat[d] = bDec[d] }
                     for (j, v) in kept {
@@ -281,9 +327,22 @@ public final class TopKSAETrainer {
                         cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
                         cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
                     }
+                    // JumpReLU thresholds: only pre-activations within ε/2 of θ_j get the
+                    // estimators' gradient, from the reconstruction (−θ/ε·∂L/∂f_j) and from
+                    // the L0 term (−λ/(Bε)); ∂L/∂τ_j = θ_j·∂L/∂θ_j.
+                    if jump {
+                        let gTau = g.baseAddress! + logThresholdOffset
+                        for j in 0..<S {
+                            let u = (pre[t * S + j] - theta[j]) / epsilon
+                            guard u > -0.5 && u < 0.5 else { continue }
+                            let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
+                            let dTheta = -(theta[j] / epsilon) * df - lambda * invB / epsilon
+                            gTau[j] += theta[j] * dTheta
+                        }
+                    }
                     // Aux-K: the dead latents' top-k_aux pre-activations (not ReLU'd, as SAELens)
                     // decode the residual e = x − x̂ (detached), without b_dec.
-                    if kAux > 0 {
+                    if kAux > 0 && !jump {
                         for (i, j) in deadIndices.enumerated() { auxRow[i] = pre[t * S + j] }
                         auxRow.withUnsafeMutableBufferPointer { selector.select(UnsafeMutableBufferPointer(rebasing: $0[0..<deadIndices.count]), k: kAux) }
                         let picks = zip(selector.indices.map { deadIndices[$0] }, selector.values)
@@ -394,7 +453,7 @@ public final class TopKSAETrainer {
                 order.swapAt(i, j)
             }
             var firedInEpoch = [Bool](repeating: false, count: dSAE)
-            var totals = (mse: 0.0, aux: 0.0, active: 0, residual: 0.0, centred: 0.0, tokens: 0)
+            var totals = (mse: 0.0, aux: 0.0, sparsity: 0.0, active: 0, residual: 0.0, centred: 0.0, tokens: 0)
             for s in 0..<stepsPerEpoch {
                 let slice = order[(s * B)..<min((s + 1) * B, order.count)]
                 let rows = slice.count
@@ -406,6 +465,7 @@ public final class TopKSAETrainer {
                 }
                 totals.mse += loss.mse * Double(rows)
                 totals.aux += loss.aux * Double(rows)
+                totals.sparsity += loss.sparsity * Double(rows)
                 totals.active += loss.activeEntries
                 totals.residual += loss.residualSquares
                 totals.centred += loss.centredSquares
@@ -417,7 +477,8 @@ public final class TopKSAETrainer {
                 explainedVariance: totals.centred > 0 ? 1 - totals.residual / totals.centred : 0,
                 deadFraction: Double(firedInEpoch.filter { !$0 }.count) / Double(dSAE),
                 deadWindowFraction: Double(deadMask().filter { $0 }.count) / Double(dSAE),
-                mse: totals.mse / n, auxLoss: totals.aux / n, seconds: Date().timeIntervalSince(started))
+                mse: totals.mse / n, auxLoss: totals.aux / n, sparsityLoss: totals.sparsity / n,
+                seconds: Date().timeIntervalSince(started))
             reports.append(r)
             report(r)
         }
@@ -426,13 +487,15 @@ public final class TopKSAETrainer {
 
     /// The trained SAE for raw (unscaled) activations: the scale s folded in
     /// (`W_enc·s`, `W_dec/s`, `b_dec/s`), then decoder rows back to unit norm with the norms
-    /// moved into the encoder (sae.md §6.3 step 6). Decoding raw x gives the same x̂ as training.
+    /// moved into the encoder, and for JumpReLU into θ (sae.md §6.3 step 6). Decoding raw x gives
+    /// the same x̂ as training.
     public func exportSAE(layer: Int?, source: String = "pp-sae train") throws -> SparseAutoencoder {
         let S = dSAE, D = dIn
         var wEnc = [Float](repeating: 0, count: D * S)
         var bEnc = Array(parameters[biasEncoderOffset..<(biasEncoderOffset + S)])
         var wDec = Array(parameters[decoderOffset..<(decoderOffset + S * D)])
         var bDec = Array(parameters[biasDecoderOffset..<(biasDecoderOffset + D)])
+        var threshold = thresholds
         // Centring folded into the encoder bias: (x − b_dec)·W_enc + b_enc = x·W_enc + (b_enc − b_dec·W_enc).
         if config.subtractDecoderBias {
             for j in 0..<S {
@@ -451,8 +514,10 @@ public final class TopKSAETrainer {
             guard n > 0 else { continue }
             for d in 0..<D { wDec[j * D + d] /= n; wEnc[d * S + j] *= n }
             bEnc[j] *= n
+            if !threshold.isEmpty { threshold[j] *= n }
         }
-        return try SparseAutoencoder(architecture: .topK(k: config.k), dIn: D, dSAE: S, wEnc: wEnc, bEnc: bEnc,
+        let architecture: SAEArchitecture = config.architecture == .jumpReLU ? .jumpReLU : .topK(k: config.k)
+        return try SparseAutoencoder(architecture: architecture, dIn: D, dSAE: S, wEnc: wEnc, bEnc: bEnc, threshold: threshold,
                                      wDec: wDec, bDec: bDec, layer: layer, source: source)
     }
 }
