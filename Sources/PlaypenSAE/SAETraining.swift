@@ -250,6 +250,7 @@ public final class SAETrainer {
     /// (if given) is set true for every latent active in the batch.
     @discardableResult
     public func lossAndGradient(_ x: UnsafeBufferPointer<Float>, rows B: Int, dead: [Bool], fired: UnsafeMutablePointer<Bool>? = nil) -> BatchLoss {
+        if config.architecture == .jumpReLU { return jumpReLULossAndGradient(x, rows: B, fired: fired) }
         let S = dSAE, D = dIn, k = config.k
         for i in 0..<gradients.count { gradients[i] = 0 }
         var pre = [Float](repeating: 0, count: B * S)
@@ -258,13 +259,7 @@ public final class SAETrainer {
         let kAux = min(kAuxBase, deadIndices.count)
         let auxScale = deadIndices.isEmpty ? 0 : min(Float(deadIndices.count) / Float(kAuxBase), 1)
         var loss = BatchLoss(mse: 0, aux: 0, sparsity: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
-        let jump = config.architecture == .jumpReLU
-        let theta = thresholds
-        let epsilon = config.bandwidth, lambda = config.l0Coefficient
-        // Batch mean for the explained-variance denominator.
-        var mean = [Double](repeating: 0, count: D)
-        for t in 0..<B { for d in 0..<D { mean[d] += Double(x[t * D + d]) } }
-        for d in 0..<D { mean[d] /= Double(max(B, 1)) }
+        let mean = batchMean(x, rows: B)
         parameters.withUnsafeMutableBufferPointer { p in
             gradients.withUnsafeMutableBufferPointer { g in
                 let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
@@ -290,18 +285,11 @@ public final class SAETrainer {
                     let xt = x.baseAddress! + t * D
                     let xin = centred.withUnsafeBufferPointer { $0.baseAddress! + t * D }
                     for d in 0..<D { gInput[d] = 0 }
-                    let kept: [(Int, Float)]
-                    if jump {
-                        // JumpReLU: pre_j where pre_j > θ_j (strictly).
-                        kept = (0..<S).compactMap { j in pre[t * S + j] > theta[j] ? (j, pre[t * S + j]) : nil }
-                        loss.sparsity += Double(lambda) * Double(kept.count) / Double(B)
-                    } else {
-                        // TopK of pre, ReLU on the kept values.
-                        pre.withUnsafeMutableBufferPointer { preBuffer in
-                            selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
-                        }
-                        kept = Array(zip(selector.indices, selector.values).filter { $0.1 > 0 })
+                    // TopK of pre, ReLU on the kept values.
+                    pre.withUnsafeMutableBufferPointer { preBuffer in
+                        selector.select(UnsafeMutableBufferPointer(rebasing: preBuffer[(t * S)..<((t + 1) * S)]), k: k)
                     }
+                    let kept = zip(selector.indices, selector.values).filter { $0.1 > 0 }
                     loss.activeEntries += kept.count
                     for d in 0..<D { xhat[d] = bDec[d] }
                     for (j, v) in kept {
@@ -327,22 +315,9 @@ public final class SAETrainer {
                         cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
                         cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
                     }
-                    // JumpReLU thresholds: only pre-activations within ε/2 of θ_j get the
-                    // estimators' gradient, from the reconstruction (−θ/ε·∂L/∂f_j) and from
-                    // the L0 term (−λ/(Bε)); ∂L/∂τ_j = θ_j·∂L/∂θ_j.
-                    if jump {
-                        let gTau = g.baseAddress! + logThresholdOffset
-                        for j in 0..<S {
-                            let u = (pre[t * S + j] - theta[j]) / epsilon
-                            guard u > -0.5 && u < 0.5 else { continue }
-                            let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
-                            let dTheta = -(theta[j] / epsilon) * df - lambda * invB / epsilon
-                            gTau[j] += theta[j] * dTheta
-                        }
-                    }
                     // Aux-K: the dead latents' top-k_aux pre-activations (not ReLU'd, as SAELens)
                     // decode the residual e = x − x̂ (detached), without b_dec.
-                    if kAux > 0 && !jump {
+                    if kAux > 0 {
                         for (i, j) in deadIndices.enumerated() { auxRow[i] = pre[t * S + j] }
                         auxRow.withUnsafeMutableBufferPointer { selector.select(UnsafeMutableBufferPointer(rebasing: $0[0..<deadIndices.count]), k: kAux) }
                         let picks = zip(selector.indices.map { deadIndices[$0] }, selector.values)
@@ -365,6 +340,102 @@ public final class SAETrainer {
                     }
                     // The encoder input x − b_dec sends −Σ_j dpre_j·W_enc[:, j] to b_dec.
                     if config.subtractDecoderBias { for d in 0..<D { gBDec[d] -= gInput[d] } }
+                }
+            }
+        }
+        return loss
+    }
+
+    /// Per-dimension mean of the batch rows (the explained-variance denominator).
+    func batchMean(_ x: UnsafeBufferPointer<Float>, rows B: Int) -> [Double] {
+        var mean = [Double](repeating: 0, count: dIn)
+        for t in 0..<B { for d in 0..<dIn { mean[d] += Double(x[t * dIn + d]) } }
+        for d in 0..<dIn { mean[d] /= Double(max(B, 1)) }
+        return mean
+    }
+
+    /// JumpReLU's loss and gradient (`TrainedArchitecture.jumpReLU`) as whole-batch matrix
+    /// products: a JumpReLU starts with about half of its latents active (θ₀ is tiny), where
+    /// per-latent updates would cost as much as dense ones at a fraction of the speed.
+    func jumpReLULossAndGradient(_ x: UnsafeBufferPointer<Float>, rows B: Int, fired: UnsafeMutablePointer<Bool>?) -> BatchLoss {
+        let S = dSAE, D = dIn
+        let theta = thresholds
+        let epsilon = config.bandwidth, lambda = config.l0Coefficient
+        let invB = 1 / Float(B)
+        for i in 0..<gradients.count { gradients[i] = 0 }
+        var loss = BatchLoss(mse: 0, aux: 0, sparsity: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        let mean = batchMean(x, rows: B)
+        var pre = [Float](repeating: 0, count: B * S)
+        var codes = [Float](repeating: 0, count: B * S)
+        var dCodes = [Float](repeating: 0, count: B * S)
+        var xhat = [Float](repeating: 0, count: B * D)
+        var dxhat = [Float](repeating: 0, count: B * D)
+        var gInput = [Float](repeating: 0, count: B * D)
+        parameters.withUnsafeMutableBufferPointer { p in
+            gradients.withUnsafeMutableBufferPointer { g in
+                let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
+                let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
+                let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
+                let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
+                let gTau = g.baseAddress! + logThresholdOffset
+                var centred = Array(x[0..<(B * D)])
+                if config.subtractDecoderBias { for t in 0..<B { for d in 0..<D { centred[t * D + d] -= bDec[d] } } }
+                // pre = x_in·W_enc + b_enc; f = pre·H(pre − θ), strictly above θ.
+                for t in 0..<B { for j in 0..<S { pre[t * S + j] = bEnc[j] } }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
+                            centred, Int32(D), wEncT, Int32(D), 1, &pre, Int32(S))
+                var active = 0
+                for t in 0..<B {
+                    for j in 0..<S where pre[t * S + j] > theta[j] {
+                        codes[t * S + j] = pre[t * S + j]
+                        active += 1
+                        fired?[j] = true
+                    }
+                }
+                loss.activeEntries = active
+                loss.sparsity = Double(lambda) * Double(active) / Double(B)
+                // x̂ = f·W_dec + b_dec; ∂L/∂x̂ = 2(x̂ − x)/B.
+                for t in 0..<B { for d in 0..<D { xhat[t * D + d] = bDec[d] } }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(B), Int32(D), Int32(S), 1,
+                            codes, Int32(S), wDec, Int32(D), 1, &xhat, Int32(D))
+                for t in 0..<B {
+                    var sq = 0.0
+                    for d in 0..<D {
+                        let r = xhat[t * D + d] - x[t * D + d]
+                        sq += Double(r) * Double(r)
+                        dxhat[t * D + d] = 2 * r * invB
+                        gBDec[d] += dxhat[t * D + d]
+                        let c = Double(x[t * D + d]) - mean[d]
+                        loss.centredSquares += c * c
+                    }
+                    loss.residualSquares += sq
+                    loss.mse += sq / Double(B)
+                }
+                // ∂L/∂W_dec = fᵀ·∂L/∂x̂; ∂L/∂f = ∂L/∂x̂·W_decᵀ.
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(B), 1,
+                            codes, Int32(S), dxhat, Int32(D), 1, gDec, Int32(D))
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
+                            dxhat, Int32(D), wDec, Int32(D), 0, &dCodes, Int32(S))
+                // Thresholds: within ε/2 of θ_j, −(θ/ε)·∂L/∂f_j from the reconstruction and −λ/(Bε)
+                // from the L0 term; ∂L/∂τ_j = θ_j·∂L/∂θ_j. Then ∂L/∂pre = ∂L/∂f·H(pre − θ) in place.
+                for t in 0..<B {
+                    for j in 0..<S {
+                        let v = pre[t * S + j]
+                        let u = (v - theta[j]) / epsilon
+                        if u > -0.5 && u < 0.5 {
+                            gTau[j] += theta[j] * (-(theta[j] / epsilon) * dCodes[t * S + j] - lambda * invB / epsilon)
+                        }
+                        if !(v > theta[j]) { dCodes[t * S + j] = 0 }
+                        gBEnc[j] += dCodes[t * S + j]
+                    }
+                }
+                // Encoder: ∂L/∂W_encᵀ = (∂L/∂pre)ᵀ·x_in; the centred input sends −Σ ∂L/∂pre·W_encᵀ to b_dec.
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(B), 1,
+                            dCodes, Int32(S), centred, Int32(D), 1, gEncT, Int32(D))
+                if config.subtractDecoderBias {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(B), Int32(D), Int32(S), 1,
+                                dCodes, Int32(S), wEncT, Int32(D), 0, &gInput, Int32(D))
+                    for t in 0..<B { for d in 0..<D { gBDec[d] -= gInput[t * D + d] } }
                 }
             }
         }
