@@ -71,9 +71,10 @@ struct Info: ParsableCommand {
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
         func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try enc.encode(value), as: UTF8.self) }
         let params = m.parameterCount
-        let adapterLine = try common.adapter.map { path in
-            "\n \"adapter\": \(try json(AdapterInfo(path: path, layout: adapter!))),"
-        } ?? ""
+        var adapterLine = ""
+        if let path = common.adapter, let adapter {
+            adapterLine = "\n \"adapter\": \(try json(AdapterInfo(path: path, layout: adapter))),"
+        }
         let text = """
             {"source": \(try json(m.source)),\(adapterLine)
              "parameters": \(params),
