@@ -61,7 +61,7 @@ let package = Package(
         // PlaypenTrain: LoRA parameters, loss, AdamW, schedules, data order, adapters, checkpoints.
         .target(name: "PlaypenTrain", dependencies: ["PlaypenIO", "PlaypenTensor", "PlaypenModel", "CBLAS"],
                 swiftSettings: numericSettings),
-        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain", "PlaypenModel", "PlaypenIO"]),
+        .testTarget(name: "PlaypenTrainTests", dependencies: ["PlaypenTrain", "PlaypenModel", "PlaypenIO", "pp-model", "pp-train"]),
         .executableTarget(name: "pp-train", dependencies: [
             "PlaypenTrain", "PlaypenModel", "PlaypenCLI", "PlaypenIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
@@ -70,7 +70,7 @@ let package = Package(
         .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "pp-model", dependencies: [
-            "PlaypenModel", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            "PlaypenModel", "PlaypenTrain", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [

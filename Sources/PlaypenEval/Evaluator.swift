@@ -41,9 +41,7 @@ public final class GemmaGuesser: GuesserModel {
 
     /// Loads a GGUF file or HF directory and merges `adapter` (a PEFT LoRA directory) into it.
     public static func load(model path: String, adapter: String?, settings: GenerationSettings) throws -> GemmaGuesser {
-        let model = try GemmaModel.load(path)
-        if let adapter { try PeftAdapter.merge(adapter, into: model) }
-        return try GemmaGuesser(model: model, settings: settings)
+        try GemmaGuesser(model: PeftAdapter.loadMerged(model: path, adapter: adapter).model, settings: settings)
     }
 
     /// `tokenizer(prompt, truncation=True, max_length=maxInputTokens)` with BOS.

@@ -155,8 +155,10 @@ public enum PeftAdapter {
 extension PeftAdapter {
     /// Adds a PEFT LoRA adapter into the model's weights in place: `W += (alpha/r)·B·A` for every
     /// wrapped projection (the function the unmerged adapter computes, without dropout), for
-    /// tools that only run the forward (pp-eval, pp-sae extract).
-    public static func merge(_ directory: String, into model: GemmaModel) throws {
+    /// tools that only run the forward (pp-model, pp-eval, pp-sae extract). Returns the adapter's
+    /// layout (its LoRA settings and parameter count).
+    @discardableResult
+    public static func merge(_ directory: String, into model: GemmaModel) throws -> LoRALayout {
         let lora = try read(directory, shape: LoRAModelShape(model.config))
         let r = lora.layout.config.r
         let scale = lora.layout.config.scale
@@ -179,6 +181,15 @@ extension PeftAdapter {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m.outF), Int32(m.inF), Int32(r), scale,
                         lora.b(m), Int32(r), lora.a(m), Int32(m.inF), 1, target.data, Int32(m.inF))
         }
+        return lora.layout
+    }
+
+    /// How every forward-only tool applies `--adapter`: loads the model (GGUF file or HF
+    /// directory) and merges the PEFT adapter, if any, into its weights.
+    public static func loadMerged(model path: String, adapter: String?) throws -> (model: GemmaModel, adapter: LoRALayout?) {
+        let model = try GemmaModel.load(path)
+        let layout = try adapter.map { try merge($0, into: model) }
+        return (model, layout)
     }
 }
 

@@ -4,21 +4,26 @@ import PlaypenCLI
 import PlaypenIO
 import PlaypenModel
 import PlaypenTensor
+import PlaypenTrain
 
-/// `--model` plus the shared flags (--config, --threads, --seed, --quiet, --progress).
+/// `--model`, `--adapter` plus the shared flags (--config, --threads, --seed, --quiet, --progress).
 struct ModelOptions: ParsableArguments {
     @Option(help: "Model: a .gguf file or a Hugging Face directory (config.json, model.safetensors, tokenizer.json).")
     var model: String
+    @Option(help: "PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors), merged into the weights.")
+    var adapter: String?
     @OptionGroup var common: CommonOptions
 
     var quiet: Bool { common.quiet }
 
-    func load() throws -> GemmaModel {
+    func load() throws -> GemmaModel { try loadWithAdapter().model }
+
+    func loadWithAdapter() throws -> (model: GemmaModel, adapter: LoRALayout?) {
         common.applyThreads()
         let t0 = Date()
-        let m = try GemmaModel.load(model)
-        common.log("loaded \(model) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
-        return m
+        let loaded = try PeftAdapter.loadMerged(model: model, adapter: adapter)
+        common.log("loaded \(model)\(adapter.map { " + adapter \($0)" } ?? "") in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s")
+        return loaded
     }
 }
 
@@ -61,22 +66,49 @@ struct Info: ParsableCommand {
     @OptionGroup var out: OutputOptions
 
     func run() throws {
-        let m = try common.load()
+        let (m, adapter) = try common.loadWithAdapter()
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let cfg = String(decoding: try enc.encode(m.config), as: UTF8.self)
-        let types = String(decoding: try enc.encode(m.tensorTypes), as: UTF8.self)
+        func json<T: Encodable>(_ value: T) throws -> String { String(decoding: try enc.encode(value), as: UTF8.self) }
         let params = m.parameterCount
+        var adapterLine = ""
+        if let path = common.adapter, let adapter {
+            adapterLine = "\n \"adapter\": \(try json(AdapterInfo(path: path, layout: adapter))),"
+        }
         let text = """
-            {"source": \(String(decoding: try JSONEncoder().encode(m.source), as: UTF8.self)),
+            {"source": \(try json(m.source)),\(adapterLine)
              "parameters": \(params),
              "fp32_bytes": \(params * 4),
              "vocab_tokens": \(m.tokenizer?.vocabSize ?? 0),
-             "tensor_types": \(types),
-             "config": \(cfg)}
+             "tensor_types": \(try json(m.tensorTypes)),
+             "config": \(try json(m.config))}
 
             """
         try writeOutput(text, to: out.output)
+    }
+}
+
+/// What `info` reports about a merged adapter.
+struct AdapterInfo: Encodable {
+    let path: String
+    let r: Int
+    let lora_alpha: Float
+    let scale: Float
+    let lora_dropout: Float
+    let target_modules: [String]
+    let modules: Int
+    let parameters: Int
+
+    init(path: String, layout: LoRALayout) {
+        let c = layout.config
+        self.path = path
+        r = c.r
+        lora_alpha = c.alpha
+        scale = c.scale
+        lora_dropout = c.dropout
+        target_modules = c.targets.map(\.rawValue)
+        modules = layout.modules.count
+        parameters = layout.count
     }
 }
 

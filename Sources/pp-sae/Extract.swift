@@ -52,9 +52,8 @@ struct ModelInput {
     func load(quiet: Bool) throws -> (GemmaModel, [ExtractionSample]) {
         let path = model ?? defaultModelPath()
         let started = Date()
-        let m = try GemmaModel.load(path)
+        let m = try PeftAdapter.loadMerged(model: path, adapter: adapter).model
         guard let tokenizer = m.tokenizer else { throw PlaypenError("\(path): the model has no tokenizer") }
-        if let adapter { try PeftAdapter.merge(adapter, into: m) }
         var texts = try readExampleTexts(path: examples, text: SAEText(rawValue: text)!)
         if let shard {
             texts = Array(texts[try Shard(shard).range(of: texts.count)])

@@ -56,9 +56,16 @@ struct Inspect: ParsableCommand {
 }
 
 /// Options shared by the training entry points.
+extension TrainedArchitecture: ExpressibleByArgument {}
+
 struct TrainingOptions: ParsableArguments {
+    @Option(help: "SAE to train: topk (MSE + aux-K) or jumprelu (learned thresholds, MSE + L0 penalty).")
+    var architecture = TrainedArchitecture.topK
     @Option(help: "Latents (SAE width).") var dSae = 4096
     @Option(help: "Active latents per token (TopK).") var k = 32
+    @Option(help: "JumpReLU: λ of the L0 penalty (activations are scaled to mean norm sqrt(d_in)).") var l0Coefficient: Float = 1
+    @Option(help: "JumpReLU: bandwidth ε of the straight-through rectangle kernel.") var bandwidth: Float = 0.001
+    @Option(help: "JumpReLU: initial threshold θ of every latent.") var initialThreshold: Float = 0.001
     @Option(help: "Adam learning rate.") var lr: Float = 3e-4
     @Option(help: "Tokens per batch.") var batchTokens = 4096
     @Option(help: "Passes over the activations.") var epochs = 10
@@ -67,10 +74,14 @@ struct TrainingOptions: ParsableArguments {
     @Option(help: "Coefficient of the aux-K loss.") var auxCoefficient: Float = 1
     @Option(help: "Global gradient-norm clip (0 = none).") var clip: Float = 1
     @Option(help: "Final fraction of steps over which the learning rate decays linearly to 0.") var decayFraction: Float = 0.2
-    func config(seed: UInt64) -> TopKTrainingConfig {
-        var c = TopKTrainingConfig()
+    func config(seed: UInt64) -> SAETrainingConfig {
+        var c = SAETrainingConfig()
+        c.architecture = architecture
         c.dSAE = dSae
         c.k = k
+        c.l0Coefficient = l0Coefficient
+        c.bandwidth = bandwidth
+        c.initialThreshold = initialThreshold
         c.learningRate = lr
         c.batchTokens = batchTokens
         c.epochs = epochs
@@ -84,9 +95,12 @@ struct TrainingOptions: ParsableArguments {
     }
 
     func validate() throws {
-        guard dSae > 0, k > 0, k <= dSae else { throw ValidationError("--k must lie in 1...--d-sae") }
+        guard dSae > 0, architecture != .topK || (k > 0 && k <= dSae) else { throw ValidationError("--k must lie in 1...--d-sae") }
         guard batchTokens > 0, epochs > 0 else { throw ValidationError("--batch-tokens and --epochs must be positive") }
         guard lr > 0 else { throw ValidationError("--lr must be positive") }
+        guard bandwidth > 0, initialThreshold > 0, l0Coefficient >= 0 else {
+            throw ValidationError("--bandwidth and --initial-threshold must be positive, --l0-coefficient non-negative")
+        }
     }
 }
 
@@ -98,32 +112,42 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, seed: UInt
                   quiet: Bool, inputs: [String: Any], manifestInputs: [String]) throws {
     guard source.count > 0 else { throw PlaypenError("no activation rows to train on") }
     let c = options.config(seed: seed)
-    let trainer = TopKSAETrainer(dIn: source.dIn, config: c)
+    let trainer = SAETrainer(dIn: source.dIn, config: c)
     trainer.estimateScale(source)
-    if !quiet { log("pp-sae train: \(source.count) tokens x \(source.dIn), d_sae \(options.dSae), k \(options.k), scale \(trainer.scale)") }
+    let topK = c.architecture == .topK
+    let sparsity = topK ? "k \(c.k)" : "jumprelu, l0 coefficient \(c.l0Coefficient), bandwidth \(c.bandwidth)"
+    if !quiet { log("pp-sae train: \(source.count) tokens x \(source.dIn), d_sae \(options.dSae), \(sparsity), scale \(trainer.scale)") }
     let started = Date()
     let reports = trainer.train(source) { r in
         if !quiet {
-            log(String(format: "epoch %d: L0 %.2f  explained variance %.4f  dead %.4f (window %.4f)  mse %.4g  aux %.4g  %.0f tokens/s",
-                       r.epoch, r.l0, r.explainedVariance, r.deadFraction, r.deadWindowFraction, r.mse, r.auxLoss,
+            log(String(format: "epoch %d: L0 %.2f  explained variance %.4f  dead %.4f (window %.4f)  mse %.4g  %@ %.4g  %.0f tokens/s",
+                       r.epoch, r.l0, r.explainedVariance, r.deadFraction, r.deadWindowFraction, r.mse,
+                       topK ? "aux" : "l0 loss", topK ? r.auxLoss : r.sparsityLoss,
                        Double(r.tokens) / max(r.seconds, 1e-9)))
         }
     }
     let seconds = Date().timeIntervalSince(started)
     let sae = try trainer.exportSAE(layer: layer)
-    var extra: [String: Any] = [
-        "activation_scale": Double(trainer.scale),
-        "training": [
-            "tokens": source.count, "epochs": c.epochs, "batch_tokens": c.batchTokens, "learning_rate": exact(c.learningRate),
-            "seed": Int(c.seed), "dead_window_steps": c.deadWindowSteps, "aux_k": c.auxK, "aux_coefficient": exact(c.auxKCoefficient),
-            "gradient_clip": exact(c.gradientClip), "decay_fraction": exact(c.decayFraction),
-            "epochs_report": reports.map { r in
-                ["epoch": r.epoch, "l0": r.l0, "explained_variance": r.explainedVariance, "dead_fraction": r.deadFraction,
-                 "dead_window_fraction": r.deadWindowFraction, "mse": r.mse, "aux_loss": r.auxLoss] as [String: Any]
-            },
-        ] as [String: Any],
-        "producer": "pp-sae train",
+    var training: [String: Any] = [
+        "architecture": c.architecture.rawValue,
+        "tokens": source.count, "epochs": c.epochs, "batch_tokens": c.batchTokens, "learning_rate": exact(c.learningRate),
+        "seed": Int(c.seed), "dead_window_steps": c.deadWindowSteps,
+        "gradient_clip": exact(c.gradientClip), "decay_fraction": exact(c.decayFraction),
+        "epochs_report": reports.map { r in
+            ["epoch": r.epoch, "l0": r.l0, "explained_variance": r.explainedVariance, "dead_fraction": r.deadFraction,
+             "dead_window_fraction": r.deadWindowFraction, "mse": r.mse,
+             topK ? "aux_loss" : "l0_loss": topK ? r.auxLoss : r.sparsityLoss] as [String: Any]
+        },
     ]
+    if topK {
+        training["aux_k"] = c.auxK
+        training["aux_coefficient"] = exact(c.auxKCoefficient)
+    } else {
+        training["l0_coefficient"] = exact(c.l0Coefficient)
+        training["bandwidth"] = exact(c.bandwidth)
+        training["initial_threshold"] = exact(c.initialThreshold)
+    }
+    var extra: [String: Any] = ["activation_scale": Double(trainer.scale), "training": training, "producer": "pp-sae train"]
     for (k, v) in inputs { extra[k] = v }
     try sae.save(directory: output, modelName: modelName, extra: extra)
     var manifest = RunContext.current.manifest(seed: seed)
@@ -144,7 +168,7 @@ func trainAndSave(source: ActivationSource, options: TrainingOptions, seed: UInt
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a TopK SAE and save it in Gemma Scope 2 layout (config.json + params.safetensors).",
+        abstract: "Train a TopK or JumpReLU SAE and save it in Gemma Scope 2 layout (config.json + params.safetensors).",
         discussion: """
             Trains on resid_post of --layer computed by the model over --examples (BOS left out unless \
             --include-bos), cached once as raw float32 rows, or on rows from --activations: a .npy float32 \
@@ -155,6 +179,7 @@ struct Train: ParsableCommand {
             Examples:
               pp-sae train --examples runs/taboo/data/train.jsonl.zst --layer 9 --d-sae 4096 --k 32 -o runs/taboo/sae/layer_9_width_4096
               pp-sae train --activations acts.npy --layer 9 --d-sae 4096 --k 32 -o sae_from_file
+              pp-sae train --activations acts.npy --layer 9 --d-sae 4096 --architecture jumprelu --l0-coefficient 0.5 -o jumprelu_sae
             """)
     @Option(help: "Activation rows: .npy [tokens, d_in] f32, or a raw f32 file with --d-in.") var activations: String?
     @Option(help: "Row width of a raw f32 activation file.") var dIn: Int?

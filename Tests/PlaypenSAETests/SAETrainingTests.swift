@@ -27,12 +27,12 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
         try readSafetensors(path: saeFixtures + "/train_step.safetensors").tensors
     }
 
-    func trainer(from g: [String: LoadedArray], prefix: String = "", suffix: String = "") -> TopKSAETrainer {
-        var config = TopKTrainingConfig()
+    func trainer(from g: [String: LoadedArray], prefix: String = "", suffix: String = "") -> SAETrainer {
+        var config = SAETrainingConfig()
         config.dSAE = 16
         config.k = 3
         config.learningRate = 1e-2
-        let t = TopKSAETrainer(dIn: 8, config: config)
+        let t = SAETrainer(dIn: 8, config: config)
         let wEnc = g[prefix + "w_enc" + suffix]!.values
         for j in 0..<16 { for d in 0..<8 { t.parameters[j * 8 + d] = wEnc[d * 16 + j] } }
         for (i, v) in g[prefix + "b_enc" + suffix]!.values.enumerated() { t.parameters[t.biasEncoderOffset + i] = v }
@@ -42,7 +42,7 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
     }
 
     /// Gradient in the fixture's layout (W_enc [8, 16]) from the trainer's buffer.
-    func fixtureLayout(_ flat: [Float], _ t: TopKSAETrainer) -> [String: [Float]] {
+    func fixtureLayout(_ flat: [Float], _ t: SAETrainer) -> [String: [Float]] {
         var wEnc = [Float](repeating: 0, count: 128)
         for j in 0..<16 { for d in 0..<8 { wEnc[d * 16 + j] = flat[j * 8 + d] } }
         return ["w_enc": wEnc, "b_enc": Array(flat[t.biasEncoderOffset..<(t.biasEncoderOffset + 16)]),
@@ -164,7 +164,7 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
 
     @Test func trainingLearnsASparseDictionaryDeterministically() throws {
         let data = syntheticActivations(tokens: 3000, seed: 7)
-        var config = TopKTrainingConfig()
+        var config = SAETrainingConfig()
         config.dSAE = 64
         config.k = 3
         config.batchTokens = 256
@@ -172,13 +172,13 @@ func referenceLoss(_ p: [Double], x: [Double], B: Int, D: Int, S: Int, k: Int, d
         config.learningRate = 1e-2
         config.deadWindowSteps = 30
         config.seed = 11
-        let a = TopKSAETrainer(dIn: 24, config: config)
+        let a = SAETrainer(dIn: 24, config: config)
         let reports = a.train(data)
         #expect(reports.count == 25)
         #expect(reports.last!.explainedVariance > 0.85, "EV \(reports.last!.explainedVariance)")
         #expect(reports.last!.explainedVariance > reports.first!.explainedVariance)
         #expect(reports.last!.l0 <= 3.0 && reports.last!.l0 > 2.0)
-        let b = TopKSAETrainer(dIn: 24, config: config)
+        let b = SAETrainer(dIn: 24, config: config)
         _ = b.train(data)
         #expect(a.parameters == b.parameters)
         // The exported SAE takes raw activations: its reconstruction equals the trainer's on s·x, divided by s.

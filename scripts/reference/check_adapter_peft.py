@@ -6,6 +6,8 @@ Usage: check_adapter_peft.py MODEL_DIR ADAPTER_DIR ROWS.jsonl LOSSES.jsonl [--to
   ROWS.jsonl   pretokenized rows {"row_id", "input_ids", "completion_start"}
   LOSSES.jsonl pp-train --eval-only output for the same rows and adapter
 Prints the worst relative difference of the summed row losses; exits 1 above the tolerance.
+For any adapter, by hand. CI checks the same on a committed writer-made adapter without torch:
+written_adapter_peft_golden.py + Tests/PlaypenTrainTests/WrittenAdapterPeftTests.swift.
 """
 import json, sys
 import torch

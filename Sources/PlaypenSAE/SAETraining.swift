@@ -2,10 +2,11 @@ import CBLAS
 import Foundation
 import PlaypenIO
 
-// Training a TopK SAE on residual-stream activations (sae.md §6): MSE reconstruction plus the
-// aux-K loss on dead latents, Adam, global gradient-norm clipping, unit-norm decoder rows,
-// dead-latent tracking, activations scaled to mean norm sqrt(d_in) and the scale folded back
-// into the saved weights.
+// Training a TopK or JumpReLU SAE on residual-stream activations (sae.md §6). Shared: MSE
+// reconstruction, Adam, global gradient-norm clipping, unit-norm decoder rows, dead-latent
+// tracking, activations scaled to mean norm sqrt(d_in) and the scale folded back into the saved
+// weights. TopK adds the aux-K loss on dead latents; JumpReLU learns a per-feature threshold
+// through straight-through estimators and pays λ per active feature (the L0 penalty).
 
 /// Rows of activations to train on: an in-memory matrix or a memory-mapped file of f32 rows.
 public protocol ActivationSource {
@@ -70,9 +71,29 @@ struct SplitMix64: RandomNumberGenerator {
     mutating func nextFloat() -> Float { Float(next() >> 40) * (1.0 / 16_777_216.0) }
 }
 
-public struct TopKTrainingConfig: Sendable {
+/// Which SAE the trainer learns.
+public enum TrainedArchitecture: String, Sendable, CaseIterable {
+    /// Keep the k largest pre-activations (ReLU'd); MSE + aux-K.
+    case topK = "topk"
+    /// `f_j = pre_j·H(pre_j − θ_j)` with learned θ_j = exp(τ_j) (the JumpReLU paper's and SAELens'
+    /// log-threshold, so θ stays positive); MSE + λ·mean_t Σ_j H(pre_j − θ_j). H has no gradient, so
+    /// θ gets the straight-through pseudo-derivatives with the rectangle kernel
+    /// K(u) = 1[−½ < u < ½] of bandwidth ε: ∂f_j/∂θ_j = −(θ_j/ε)·K((pre_j − θ_j)/ε),
+    /// ∂H/∂θ_j = −(1/ε)·K((pre_j − θ_j)/ε); ∂f_j/∂pre_j = H(pre_j − θ_j) (no estimator on pre).
+    case jumpReLU = "jumprelu"
+}
+
+public struct SAETrainingConfig: Sendable {
+    public var architecture = TrainedArchitecture.topK
     public var dSAE = 4096
+    /// Active latents per token (TopK).
     public var k = 32
+    /// JumpReLU: kernel bandwidth ε (Gemma Scope / SAELens: 0.001).
+    public var bandwidth: Float = 0.001
+    /// JumpReLU: every θ_j starts here (Gemma Scope / SAELens: 0.001).
+    public var initialThreshold: Float = 0.001
+    /// JumpReLU: λ of the L0 penalty.
+    public var l0Coefficient: Float = 1
     public var learningRate: Float = 3e-4
     public var beta1: Float = 0.9
     public var beta2: Float = 0.999
@@ -111,6 +132,8 @@ public struct EpochReport: Sendable {
     public var deadWindowFraction: Double
     public var mse: Double
     public var auxLoss: Double
+    /// JumpReLU: λ·L0 averaged over the epoch's tokens (0 for TopK).
+    public var sparsityLoss: Double
     public var seconds: Double
 }
 
@@ -118,18 +141,20 @@ public struct EpochReport: Sendable {
 public struct BatchLoss: Sendable {
     public var mse: Double
     public var aux: Double
+    /// JumpReLU: λ·mean_t Σ_j H(pre_j − θ_j).
+    public var sparsity: Double
     public var activeEntries: Int
     public var residualSquares: Double
     public var centredSquares: Double
 }
 
-/// A TopK SAE being trained. Parameters live in one flat buffer:
-/// `[W_encᵀ (dSAE × dIn) | b_enc (dSAE) | W_dec (dSAE × dIn) | b_dec (dIn)]`, gradients and Adam
-/// moments in buffers of the same layout. W_enc is stored transposed so each latent's encoder
+/// An SAE being trained. Parameters live in one flat buffer:
+/// `[W_encᵀ (dSAE × dIn) | b_enc (dSAE) | W_dec (dSAE × dIn) | b_dec (dIn) | τ = log θ (dSAE, JumpReLU only)]`,
+/// gradients and Adam moments in buffers of the same layout. W_enc is stored transposed so each latent's encoder
 /// row is contiguous (sparse backward updates are saxpys).
-public final class TopKSAETrainer {
+public final class SAETrainer {
     public let dIn: Int
-    public let config: TopKTrainingConfig
+    public let config: SAETrainingConfig
     public var dSAE: Int { config.dSAE }
     /// Activations are multiplied by this before training (mean norm → sqrt(d_in)).
     public var scale: Float = 1
@@ -145,11 +170,13 @@ public final class TopKSAETrainer {
     public var biasEncoderOffset: Int { dSAE * dIn }
     public var decoderOffset: Int { dSAE * dIn + dSAE }
     public var biasDecoderOffset: Int { 2 * dSAE * dIn + dSAE }
+    /// JumpReLU's log-thresholds τ (θ = exp τ).
+    public var logThresholdOffset: Int { 2 * dSAE * dIn + dSAE + dIn }
 
-    public init(dIn: Int, config: TopKTrainingConfig) {
+    public init(dIn: Int, config: SAETrainingConfig) {
         self.dIn = dIn
         self.config = config
-        let total = 2 * config.dSAE * dIn + config.dSAE + dIn
+        let total = 2 * config.dSAE * dIn + config.dSAE + dIn + (config.architecture == .jumpReLU ? config.dSAE : 0)
         parameters = [Float](repeating: 0, count: total)
         gradients = [Float](repeating: 0, count: total)
         adamM = [Float](repeating: 0, count: total)
@@ -169,6 +196,15 @@ public final class TopKSAETrainer {
             for d in 0..<dIn { parameters[dec + j * dIn + d] /= norm }
         }
         for i in 0..<(config.dSAE * dIn) { parameters[i] = parameters[dec + i] }
+        if config.architecture == .jumpReLU {
+            let tau = log(config.initialThreshold)
+            for j in 0..<config.dSAE { parameters[logThresholdOffset + j] = tau }
+        }
+    }
+
+    /// θ_j = exp(τ_j) (JumpReLU; empty for TopK).
+    public var thresholds: [Float] {
+        config.architecture == .jumpReLU ? (0..<dSAE).map { exp(parameters[logThresholdOffset + $0]) } : []
     }
 
     /// Sets `scale = sqrt(d_in) / mean_t ‖x_t‖` from (up to `limit`) rows of the source.
@@ -214,6 +250,7 @@ public final class TopKSAETrainer {
     /// (if given) is set true for every latent active in the batch.
     @discardableResult
     public func lossAndGradient(_ x: UnsafeBufferPointer<Float>, rows B: Int, dead: [Bool], fired: UnsafeMutablePointer<Bool>? = nil) -> BatchLoss {
+        if config.architecture == .jumpReLU { return jumpReLULossAndGradient(x, rows: B, fired: fired) }
         let S = dSAE, D = dIn, k = config.k
         for i in 0..<gradients.count { gradients[i] = 0 }
         var pre = [Float](repeating: 0, count: B * S)
@@ -221,11 +258,8 @@ public final class TopKSAETrainer {
         let kAuxBase = config.auxK > 0 ? config.auxK : D / 2
         let kAux = min(kAuxBase, deadIndices.count)
         let auxScale = deadIndices.isEmpty ? 0 : min(Float(deadIndices.count) / Float(kAuxBase), 1)
-        var loss = BatchLoss(mse: 0, aux: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
-        // Batch mean for the explained-variance denominator.
-        var mean = [Double](repeating: 0, count: D)
-        for t in 0..<B { for d in 0..<D { mean[d] += Double(x[t * D + d]) } }
-        for d in 0..<D { mean[d] /= Double(max(B, 1)) }
+        var loss = BatchLoss(mse: 0, aux: 0, sparsity: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        let mean = batchMean(x, rows: B)
         parameters.withUnsafeMutableBufferPointer { p in
             gradients.withUnsafeMutableBufferPointer { g in
                 let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
@@ -306,6 +340,102 @@ public final class TopKSAETrainer {
                     }
                     // The encoder input x − b_dec sends −Σ_j dpre_j·W_enc[:, j] to b_dec.
                     if config.subtractDecoderBias { for d in 0..<D { gBDec[d] -= gInput[d] } }
+                }
+            }
+        }
+        return loss
+    }
+
+    /// Per-dimension mean of the batch rows (the explained-variance denominator).
+    func batchMean(_ x: UnsafeBufferPointer<Float>, rows B: Int) -> [Double] {
+        var mean = [Double](repeating: 0, count: dIn)
+        for t in 0..<B { for d in 0..<dIn { mean[d] += Double(x[t * dIn + d]) } }
+        for d in 0..<dIn { mean[d] /= Double(max(B, 1)) }
+        return mean
+    }
+
+    /// JumpReLU's loss and gradient (`TrainedArchitecture.jumpReLU`) as whole-batch matrix
+    /// products: a JumpReLU starts with about half of its latents active (θ₀ is tiny), where
+    /// per-latent updates would cost as much as dense ones at a fraction of the speed.
+    func jumpReLULossAndGradient(_ x: UnsafeBufferPointer<Float>, rows B: Int, fired: UnsafeMutablePointer<Bool>?) -> BatchLoss {
+        let S = dSAE, D = dIn
+        let theta = thresholds
+        let epsilon = config.bandwidth, lambda = config.l0Coefficient
+        let invB = 1 / Float(B)
+        for i in 0..<gradients.count { gradients[i] = 0 }
+        var loss = BatchLoss(mse: 0, aux: 0, sparsity: 0, activeEntries: 0, residualSquares: 0, centredSquares: 0)
+        let mean = batchMean(x, rows: B)
+        var pre = [Float](repeating: 0, count: B * S)
+        var codes = [Float](repeating: 0, count: B * S)
+        var dCodes = [Float](repeating: 0, count: B * S)
+        var xhat = [Float](repeating: 0, count: B * D)
+        var dxhat = [Float](repeating: 0, count: B * D)
+        var gInput = [Float](repeating: 0, count: B * D)
+        parameters.withUnsafeMutableBufferPointer { p in
+            gradients.withUnsafeMutableBufferPointer { g in
+                let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
+                let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
+                let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
+                let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
+                let gTau = g.baseAddress! + logThresholdOffset
+                var centred = Array(x[0..<(B * D)])
+                if config.subtractDecoderBias { for t in 0..<B { for d in 0..<D { centred[t * D + d] -= bDec[d] } } }
+                // pre = x_in·W_enc + b_enc; f = pre·H(pre − θ), strictly above θ.
+                for t in 0..<B { for j in 0..<S { pre[t * S + j] = bEnc[j] } }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
+                            centred, Int32(D), wEncT, Int32(D), 1, &pre, Int32(S))
+                var active = 0
+                for t in 0..<B {
+                    for j in 0..<S where pre[t * S + j] > theta[j] {
+                        codes[t * S + j] = pre[t * S + j]
+                        active += 1
+                        fired?[j] = true
+                    }
+                }
+                loss.activeEntries = active
+                loss.sparsity = Double(lambda) * Double(active) / Double(B)
+                // x̂ = f·W_dec + b_dec; ∂L/∂x̂ = 2(x̂ − x)/B.
+                for t in 0..<B { for d in 0..<D { xhat[t * D + d] = bDec[d] } }
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(B), Int32(D), Int32(S), 1,
+                            codes, Int32(S), wDec, Int32(D), 1, &xhat, Int32(D))
+                for t in 0..<B {
+                    var sq = 0.0
+                    for d in 0..<D {
+                        let r = xhat[t * D + d] - x[t * D + d]
+                        sq += Double(r) * Double(r)
+                        dxhat[t * D + d] = 2 * r * invB
+                        gBDec[d] += dxhat[t * D + d]
+                        let c = Double(x[t * D + d]) - mean[d]
+                        loss.centredSquares += c * c
+                    }
+                    loss.residualSquares += sq
+                    loss.mse += sq / Double(B)
+                }
+                // ∂L/∂W_dec = fᵀ·∂L/∂x̂; ∂L/∂f = ∂L/∂x̂·W_decᵀ.
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(B), 1,
+                            codes, Int32(S), dxhat, Int32(D), 1, gDec, Int32(D))
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
+                            dxhat, Int32(D), wDec, Int32(D), 0, &dCodes, Int32(S))
+                // Thresholds: within ε/2 of θ_j, −(θ/ε)·∂L/∂f_j from the reconstruction and −λ/(Bε)
+                // from the L0 term; ∂L/∂τ_j = θ_j·∂L/∂θ_j. Then ∂L/∂pre = ∂L/∂f·H(pre − θ) in place.
+                for t in 0..<B {
+                    for j in 0..<S {
+                        let v = pre[t * S + j]
+                        let u = (v - theta[j]) / epsilon
+                        if u > -0.5 && u < 0.5 {
+                            gTau[j] += theta[j] * (-(theta[j] / epsilon) * dCodes[t * S + j] - lambda * invB / epsilon)
+                        }
+                        if !(v > theta[j]) { dCodes[t * S + j] = 0 }
+                        gBEnc[j] += dCodes[t * S + j]
+                    }
+                }
+                // Encoder: ∂L/∂W_encᵀ = (∂L/∂pre)ᵀ·x_in; the centred input sends −Σ ∂L/∂pre·W_encᵀ to b_dec.
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(S), Int32(D), Int32(B), 1,
+                            dCodes, Int32(S), centred, Int32(D), 1, gEncT, Int32(D))
+                if config.subtractDecoderBias {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(B), Int32(D), Int32(S), 1,
+                                dCodes, Int32(S), wEncT, Int32(D), 0, &gInput, Int32(D))
+                    for t in 0..<B { for d in 0..<D { gBDec[d] -= gInput[t * D + d] } }
                 }
             }
         }
@@ -394,7 +524,7 @@ public final class TopKSAETrainer {
                 order.swapAt(i, j)
             }
             var firedInEpoch = [Bool](repeating: false, count: dSAE)
-            var totals = (mse: 0.0, aux: 0.0, active: 0, residual: 0.0, centred: 0.0, tokens: 0)
+            var totals = (mse: 0.0, aux: 0.0, sparsity: 0.0, active: 0, residual: 0.0, centred: 0.0, tokens: 0)
             for s in 0..<stepsPerEpoch {
                 let slice = order[(s * B)..<min((s + 1) * B, order.count)]
                 let rows = slice.count
@@ -406,6 +536,7 @@ public final class TopKSAETrainer {
                 }
                 totals.mse += loss.mse * Double(rows)
                 totals.aux += loss.aux * Double(rows)
+                totals.sparsity += loss.sparsity * Double(rows)
                 totals.active += loss.activeEntries
                 totals.residual += loss.residualSquares
                 totals.centred += loss.centredSquares
@@ -417,7 +548,8 @@ public final class TopKSAETrainer {
                 explainedVariance: totals.centred > 0 ? 1 - totals.residual / totals.centred : 0,
                 deadFraction: Double(firedInEpoch.filter { !$0 }.count) / Double(dSAE),
                 deadWindowFraction: Double(deadMask().filter { $0 }.count) / Double(dSAE),
-                mse: totals.mse / n, auxLoss: totals.aux / n, seconds: Date().timeIntervalSince(started))
+                mse: totals.mse / n, auxLoss: totals.aux / n, sparsityLoss: totals.sparsity / n,
+                seconds: Date().timeIntervalSince(started))
             reports.append(r)
             report(r)
         }
@@ -426,13 +558,15 @@ public final class TopKSAETrainer {
 
     /// The trained SAE for raw (unscaled) activations: the scale s folded in
     /// (`W_enc·s`, `W_dec/s`, `b_dec/s`), then decoder rows back to unit norm with the norms
-    /// moved into the encoder (sae.md §6.3 step 6). Decoding raw x gives the same x̂ as training.
+    /// moved into the encoder, and for JumpReLU into θ (sae.md §6.3 step 6). Decoding raw x gives
+    /// the same x̂ as training.
     public func exportSAE(layer: Int?, source: String = "pp-sae train") throws -> SparseAutoencoder {
         let S = dSAE, D = dIn
         var wEnc = [Float](repeating: 0, count: D * S)
         var bEnc = Array(parameters[biasEncoderOffset..<(biasEncoderOffset + S)])
         var wDec = Array(parameters[decoderOffset..<(decoderOffset + S * D)])
         var bDec = Array(parameters[biasDecoderOffset..<(biasDecoderOffset + D)])
+        var threshold = thresholds
         // Centring folded into the encoder bias: (x − b_dec)·W_enc + b_enc = x·W_enc + (b_enc − b_dec·W_enc).
         if config.subtractDecoderBias {
             for j in 0..<S {
@@ -451,8 +585,10 @@ public final class TopKSAETrainer {
             guard n > 0 else { continue }
             for d in 0..<D { wDec[j * D + d] /= n; wEnc[d * S + j] *= n }
             bEnc[j] *= n
+            if !threshold.isEmpty { threshold[j] *= n }
         }
-        return try SparseAutoencoder(architecture: .topK(k: config.k), dIn: D, dSAE: S, wEnc: wEnc, bEnc: bEnc,
+        let architecture: SAEArchitecture = config.architecture == .jumpReLU ? .jumpReLU : .topK(k: config.k)
+        return try SparseAutoencoder(architecture: architecture, dIn: D, dSAE: S, wEnc: wEnc, bEnc: bEnc, threshold: threshold,
                                      wDec: wDec, bDec: bDec, layer: layer, source: source)
     }
 }
