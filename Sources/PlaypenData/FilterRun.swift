@@ -143,8 +143,9 @@ final class FilterPipeline: @unchecked Sendable {
         self.readers = readers
         self.job = job
         self.workers = workers
-        // Enough chunks for every worker to hold one, one being read and one being merged.
-        free = BlockingQueue((0..<(workers + 2)).map { _ in FilterChunk() })
+        // One being read, one being merged, and two per worker: one in hand and one queued, so a
+        // worker need not wait for the reader while the merger catches up.
+        free = BlockingQueue((0..<(2 * workers + 2)).map { _ in FilterChunk() })
     }
 
     private var stopped: Bool {
@@ -284,14 +285,14 @@ final class WorkerSlot: @unchecked Sendable {
             let line = lines.line(i).assumingMemoryBound(to: UInt8.self)
             let location = { "\(names[source]):\(lines.lineNumbers[i])" }
             do {
-                let (meta, hasAssistant) = try PlaypenRow.screen(line, location: location())
+                let (meta, hasAssistant, messages) = try PlaypenRow.screen(line, location: location())
                 let verdict = filter.classify(meta, hasAssistantMessage: hasAssistant)
                 guard case .pass(let split) = verdict else {
                     items.append(.rejected(verdict))
                     continue
                 }
                 if fast {
-                    switch try converter.convert(line, meta: meta, split: split, out: &out) {
+                    switch try converter.convert(line, messagesAt: messages, meta: meta, split: split, out: &out) {
                     case .record(let start, let mid, let end):
                         items.append(.kept(split, start, mid, end))
                         continue
