@@ -182,6 +182,27 @@ func zstdCompress(_ text: String, at path: String) throws {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
     }
 
+    /// A write that fails halfway (stdout on a full device) stops the reader and the workers:
+    /// the process ends with the write error, whatever stage was busy.
+    @Test func failedWriteStopsThePipeline() throws {
+        guard let exe = PPFilterProcessTests.executable(), FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rows = dir.appendingPathComponent("rows.jsonl.zst").path
+        try SynthRun.run(rows: 8000, seed: 2, output: rows)
+        let process = Process()
+        process.executableURL = exe
+        process.arguments = [rows, "--threads", "2", "--quiet"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(String(decoding: errData, as: UTF8.self) == "error: <stdout>: cannot write: No space left on device\n")
+    }
+
     @Test func goodRowsToStdout() throws {
         guard PPFilterProcessTests.executable() != nil else { return }
         let (status, stderr, stdout) = try run(["--quiet", "--split", "validation"], stdin: goodRow + "\n")
