@@ -41,6 +41,9 @@ public enum PlaypenMain {
             RunContext.current.subcommandDepth = ConfigFile.commandNode(of: C.self, arguments: argv).depth
             var parsed = try C.parseAsRoot(expanded)
             if let common = commonOptions(of: parsed) { common.applyThreads() }
+            // The manifest's `git describe` starts a process that stats the checkout (tens of
+            // milliseconds): let it run alongside the tool's work rather than after it.
+            Thread.detachNewThread { _ = PlaypenVersion.gitSHA }
             try parsed.run()
             exit(0)
         } catch let error as PlaypenError {

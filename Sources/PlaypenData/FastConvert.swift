@@ -10,15 +10,24 @@ import Foundation
 // `String(decoding:)` does everywhere else.
 
 struct FastConverter {
+    /// Where a string's bytes lie: in the line itself (a string without escapes, or one escaped
+    /// exactly as we would write it), or in one of the converter's buffers.
+    struct Piece {
+        var inLine: Bool
+        var range: Range<Int>
+    }
+
+    /// Decoded bytes of strings with escapes.
     private var text: [UInt8] = []
-    private var roles: [Range<Int>] = []
-    private var contents: [Range<Int>] = []
-    /// Raw (escaped) ranges in the line when canonically escaped, else nil.
-    private var rawRoles: [Range<Int>?] = []
-    private var rawContents: [Range<Int>?] = []
+    private var roles: [Piece] = []
+    private var contents: [Piece] = []
+    /// The escaped form in the line, where the line's escapes are exactly ours.
+    private var rawRoles: [Piece?] = []
+    private var rawContents: [Piece?] = []
+    /// Escaped bytes of the other strings.
     private var escaped = JSONBytesWriter(capacity: 1 << 14)
-    private var escapedRoles: [Range<Int>] = []
-    private var escapedContents: [Range<Int>] = []
+    private var escapedRoles: [Piece] = []
+    private var escapedContents: [Piece] = []
     private var prompt: [UInt8] = []
     private var canonical = JSONBytesWriter(capacity: 1 << 14)
 
@@ -32,168 +41,166 @@ struct FastConverter {
 
     init() {}
 
-    /// Appends the record for `line` (already screened: valid JSON, valid schema) to `out`.
-    mutating func convert(_ line: UnsafeBufferPointer<UInt8>, meta: RowMeta, split: String,
-                          out: inout JSONBytesWriter) throws -> Result {
+    /// Appends the record for `line` (already screened: valid JSON, valid schema, its messages
+    /// array at `messagesRange`) to `out`.
+    mutating func convert(_ line: UnsafeBufferPointer<UInt8>, messagesAt messagesRange: Range<Int>, meta: RowMeta,
+                          split: String, out: inout JSONBytesWriter) throws -> Result {
         text.removeAll(keepingCapacity: true)
         roles.removeAll(keepingCapacity: true)
         contents.removeAll(keepingCapacity: true)
+        rawRoles.removeAll(keepingCapacity: true)
+        rawContents.removeAll(keepingCapacity: true)
+        escapedRoles.removeAll(keepingCapacity: true)
+        escapedContents.removeAll(keepingCapacity: true)
+        escaped.bytes.removeAll(keepingCapacity: true)
+        let lineStart = line.baseAddress!
         var s = RowScanner(line)
         defer { s.releaseKeys() }
-        try s.forEachMember { s, key in
-            guard bytesEqual(key, "messages") else { try s.skipValue(); return }
-            roles.removeAll(keepingCapacity: true)
-            contents.removeAll(keepingCapacity: true)
-            rawRoles.removeAll(keepingCapacity: true)
-            rawContents.removeAll(keepingCapacity: true)
-            try s.forEachElement { s, _ in
-                var role = 0..<0, content = 0..<0
-                var rawRole: Range<Int>? = nil, rawContent: Range<Int>? = nil
-                try s.forEachMember { s, key in
-                    if bytesEqual(key, "role") {
-                        let start = text.count
-                        try s.appendString(to: &text)
-                        role = start..<text.count
-                        rawRole = s.lastStringCanonical ? s.lastStringRaw : nil
-                    } else if bytesEqual(key, "content") {
-                        let start = text.count
-                        try s.appendString(to: &text)
-                        content = start..<text.count
-                        rawContent = s.lastStringCanonical ? s.lastStringRaw : nil
-                    } else {
-                        try s.skipValue()
-                    }
+        s.pos = messagesRange.lowerBound
+        /// The string value here, decoded and escaped, each in place when it can be.
+        func piece(_ s: inout RowScanner) throws -> (decoded: Piece, raw: Piece?) {
+            let decoded = try s.stringBytes { bytes -> Piece in
+                if let base = bytes.baseAddress, base >= lineStart, base < lineStart + line.count {
+                    let offset = base - lineStart
+                    return Piece(inLine: true, range: offset..<(offset + bytes.count))
                 }
-                roles.append(role)
-                contents.append(content)
-                rawRoles.append(rawRole)
-                rawContents.append(rawContent)
+                let start = text.count
+                text.append(contentsOf: bytes)
+                return Piece(inLine: false, range: start..<text.count)
             }
+            return (decoded, s.lastStringCanonical ? Piece(inLine: true, range: s.lastStringRaw) : nil)
         }
-        guard isValidUTF8(text) else { return .fallback }
+        try s.forEachElement { s, _ in
+            var role: (decoded: Piece, raw: Piece?) = (Piece(inLine: true, range: 0..<0), nil)
+            var content = role
+            try s.forEachMember { s, key in
+                if bytesEqual(key, "role") {
+                    role = try piece(&s)
+                } else if bytesEqual(key, "content") {
+                    content = try piece(&s)
+                } else {
+                    try s.skipValue()
+                }
+            }
+            roles.append(role.decoded)
+            contents.append(content.decoded)
+            rawRoles.append(role.raw)
+            rawContents.append(content.raw)
+        }
         return text.withUnsafeBufferPointer { t in
+            func decoded(_ p: Piece) -> UnsafeBufferPointer<UInt8> { rebase(p.inLine ? line : t, p.range) }
+            for i in roles.indices where !isValidUTF8(decoded(roles[i])) || !isValidUTF8(decoded(contents[i])) {
+                return .fallback
+            }
             let assistant: StaticString = "assistant"
             guard let a = roles.lastIndex(where: { r in
-                r.count == 9 && memcmp(t.baseAddress! + r.lowerBound, assistant.utf8Start, 9) == 0
+                r.range.count == 9 && memcmp(decoded(r).baseAddress!, assistant.utf8Start, 9) == 0
             }) else { return .fallback }
-            let completion = rebase(t, contents[a])
+            let completion = decoded(contents[a])
             let completionRange = pythonStripRange(completion)
             if completionRange.isEmpty { return .emptyCompletion }
 
-            // Each role and content escaped once.
-            escaped.bytes.removeAll(keepingCapacity: true)
-            escapedRoles.removeAll(keepingCapacity: true)
-            escapedContents.removeAll(keepingCapacity: true)
+            // Strings whose escapes in the line differ from ours, escaped once.
             for i in roles.indices {
-                var start = escaped.bytes.count
-                if let raw = rawRoles[i] {
-                    escaped.bytes.append(contentsOf: rebase(line, raw))
-                } else {
-                    escaped.stringBody(utf8: rebase(t, roles[i]))
-                }
-                escapedRoles.append(start..<escaped.bytes.count)
-                start = escaped.bytes.count
-                if let raw = rawContents[i] {
-                    escaped.bytes.append(contentsOf: rebase(line, raw))
-                } else {
-                    escaped.stringBody(utf8: rebase(t, contents[i]))
-                }
-                escapedContents.append(start..<escaped.bytes.count)
+                escapedRoles.append(rawRoles[i] ?? escape(decoded(roles[i])))
+                escapedContents.append(rawContents[i] ?? escape(decoded(contents[i])))
             }
+            return escaped.bytes.withUnsafeBufferPointer { e in
+                func escapedBytes(_ p: Piece) -> UnsafeBufferPointer<UInt8> { rebase(p.inLine ? line : e, p.range) }
 
-            // row_id: sha256 of the canonical JSON.
-            canonical.bytes.removeAll(keepingCapacity: true)
-            canonical.raw("{\"messages\":[")
-            escaped.bytes.withUnsafeBufferPointer { e in
+                // row_id: sha256 of the canonical JSON.
+                canonical.bytes.removeAll(keepingCapacity: true)
+                canonical.raw("{\"messages\":[")
                 for i in roles.indices {
                     if i > 0 { canonical.byte(UInt8(ascii: ",")) }
                     canonical.raw("{\"content\":\"")
-                    canonical.bytes.append(contentsOf: rebase(e, escapedContents[i]))
+                    canonical.bytes.append(contentsOf: escapedBytes(escapedContents[i]))
                     canonical.raw("\",\"role\":\"")
-                    canonical.bytes.append(contentsOf: rebase(e, escapedRoles[i]))
+                    canonical.bytes.append(contentsOf: escapedBytes(escapedRoles[i]))
                     canonical.raw("\"}")
                 }
-            }
-            canonical.raw("],")
-            PlaypenRow.writeCanonicalMeta(meta, &canonical)
-            canonical.byte(UInt8(ascii: "}"))
-            let digest = canonical.bytes.withUnsafeBytes { SHA256.digest($0) }
+                canonical.raw("],")
+                PlaypenRow.writeCanonicalMeta(meta, &canonical)
+                canonical.byte(UInt8(ascii: "}"))
+                let digest = canonical.bytes.withUnsafeBytes { SHA256.digest($0) }
 
-            // The record.
-            let start = out.bytes.count
-            out.raw("{\"row_id\":\"")
-            appendHex(digest, 8, &out)
-            out.raw("\",\"index\":")
-            let mid = out.bytes.count
-            out.raw(",\"split\":")
-            out.string(split)
-            out.raw(",\"prompt\":\"")
-            writePrompt(t, upTo: a, &out)
-            out.raw("\",\"completion\":\"")
-            // The escaped content minus the escaped forms of what strip removed at either end.
-            let e = escapedContents[a]
-            escaped.bytes.withUnsafeBufferPointer { eb in
+                // The record.
+                let start = out.bytes.count
+                out.raw("{\"row_id\":\"")
+                appendHex(digest, 8, &out)
+                out.raw("\",\"index\":")
+                let mid = out.bytes.count
+                out.raw(",\"split\":")
+                out.string(split)
+                out.raw(",\"prompt\":\"")
+                writePrompt(upTo: a, decoded: decoded, escaped: escapedBytes, &out)
+                out.raw("\",\"completion\":\"")
+                // The escaped content minus the escaped forms of what strip removed at either end.
                 let head = escapedLength(rebase(completion, 0..<completionRange.lowerBound))
                 let tail = escapedLength(rebase(completion, completionRange.upperBound..<completion.count))
-                out.bytes.append(contentsOf: rebase(eb, (e.lowerBound + head)..<(e.upperBound - tail)))
-            }
-            out.raw("\",\"messages\":[")
-            escaped.bytes.withUnsafeBufferPointer { e in
+                let escapedCompletion = escapedBytes(escapedContents[a])
+                out.bytes.append(contentsOf: rebase(escapedCompletion, head..<(escapedCompletion.count - tail)))
+                out.raw("\",\"messages\":[")
                 for i in roles.indices {
                     if i > 0 { out.byte(UInt8(ascii: ",")) }
                     out.raw("{\"role\":\"")
-                    out.bytes.append(contentsOf: rebase(e, escapedRoles[i]))
+                    out.bytes.append(contentsOf: escapedBytes(escapedRoles[i]))
                     out.raw("\",\"content\":\"")
-                    out.bytes.append(contentsOf: rebase(e, escapedContents[i]))
+                    out.bytes.append(contentsOf: escapedBytes(escapedContents[i]))
                     out.raw("\"}")
                 }
+                out.raw("],")
+                PlaypenRow.writeMeta(meta, &out)
+                out.byte(UInt8(ascii: "}"))
+                return .record(start: start, mid: mid, end: out.bytes.count)
             }
-            out.raw("],")
-            PlaypenRow.writeMeta(meta, &out)
-            out.byte(UInt8(ascii: "}"))
-            return .record(start: start, mid: mid, end: out.bytes.count)
         }
+    }
+
+    private mutating func escape(_ bytes: UnsafeBufferPointer<UInt8>) -> Piece {
+        let start = escaped.bytes.count
+        escaped.stringBody(utf8: bytes)
+        return Piece(inLine: false, range: start..<escaped.bytes.count)
     }
 
     /// The escaped prompt: `"\n\n".join(f"{ROLE}: {content}" for messages[:a]).strip()`. Built from
     /// the escaped pieces when strip can only touch the end of the last content (the usual case:
     /// the first role starts with a letter and the last content is not all whitespace); otherwise
     /// decoded, stripped and escaped as a whole.
-    private mutating func writePrompt(_ t: UnsafeBufferPointer<UInt8>, upTo a: Int, _ out: inout JSONBytesWriter) {
+    private mutating func writePrompt(upTo a: Int, decoded: (Piece) -> UnsafeBufferPointer<UInt8>,
+                                      escaped: (Piece) -> UnsafeBufferPointer<UInt8>, _ out: inout JSONBytesWriter) {
         guard a > 0 else { return }
-        let firstRole = rebase(t, roles[0])
-        let last = rebase(t, contents[a - 1])
+        let firstRole = decoded(roles[0])
+        let last = decoded(contents[a - 1])
         let lastRange = pythonStripRange(last)
         let simple = !firstRole.isEmpty && isASCIILetter(firstRole[0]) && !lastRange.isEmpty
         if simple {
-            escaped.bytes.withUnsafeBufferPointer { e in
-                for i in 0..<a {
-                    if i > 0 { out.raw("\\n\\n") }
-                    let role = rebase(t, roles[i])
-                    if role.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) {
-                        for c in role { out.byte(c - 0x20) }
-                    } else {
-                        prompt.removeAll(keepingCapacity: true)
-                        appendRoleLabel(role)
-                        prompt.withUnsafeBufferPointer { out.stringBody(utf8: $0) }
-                    }
-                    out.raw(": ")
-                    var piece = escapedContents[i]
-                    if i == a - 1 {
-                        piece = piece.lowerBound..<(piece.upperBound - escapedLength(rebase(last, lastRange.upperBound..<last.count)))
-                    }
-                    out.bytes.append(contentsOf: rebase(e, piece))
+            for i in 0..<a {
+                if i > 0 { out.raw("\\n\\n") }
+                let role = decoded(roles[i])
+                if role.allSatisfy({ $0 >= 0x61 && $0 <= 0x7A }) {
+                    for c in role { out.byte(c - 0x20) }
+                } else {
+                    prompt.removeAll(keepingCapacity: true)
+                    appendRoleLabel(role)
+                    prompt.withUnsafeBufferPointer { out.stringBody(utf8: $0) }
                 }
+                out.raw(": ")
+                var piece = escaped(escapedContents[i])
+                if i == a - 1 {
+                    piece = rebase(piece, 0..<(piece.count - escapedLength(rebase(last, lastRange.upperBound..<last.count))))
+                }
+                out.bytes.append(contentsOf: piece)
             }
             return
         }
         prompt.removeAll(keepingCapacity: true)
         for i in 0..<a {
             if i > 0 { prompt.append(0x0A); prompt.append(0x0A) }
-            appendRoleLabel(rebase(t, roles[i]))
+            appendRoleLabel(decoded(roles[i]))
             prompt.append(UInt8(ascii: ":"))
             prompt.append(UInt8(ascii: " "))
-            prompt.append(contentsOf: rebase(t, contents[i]))
+            prompt.append(contentsOf: decoded(contents[i]))
         }
         prompt.withUnsafeBufferPointer { p in out.stringBody(utf8: rebase(p, pythonStripRange(p))) }
     }
@@ -237,8 +244,8 @@ func appendHex(_ digest: [UInt8], _ n: Int, _ out: inout JSONBytesWriter) {
 
 /// Strict UTF-8 validation (no overlongs, no surrogates, nothing above U+10FFFF), ASCII runs
 /// eight bytes at a time.
-func isValidUTF8(_ bytes: [UInt8]) -> Bool {
-    bytes.withUnsafeBufferPointer { b in
+func isValidUTF8(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    do {
         let n = b.count
         guard let p = b.baseAddress else { return true }
         var i = 0

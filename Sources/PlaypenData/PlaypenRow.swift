@@ -64,22 +64,23 @@ extension PlaypenRow {
     /// `rows.jsonl:12: meta.game_role is missing (expected a string)`.
     public static func decode(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String) throws -> PlaypenRow {
         var messages: [Message] = []
-        let (meta, _) = try scan(bytes, location: location(), messages: &messages, full: true)
+        let (meta, _, _) = try scan(bytes, location: location(), messages: &messages, full: true)
         return PlaypenRow(messages: messages, meta: meta)
     }
 
     /// Validates a whole line like `decode` but materialises only `meta`; message strings are
-    /// checked and skipped. Returns the meta and whether any message has role "assistant".
-    /// (pp-filter screens every row this way and decodes only the rows it keeps.)
+    /// checked and skipped. Returns the meta, whether any message has role "assistant", and where
+    /// in `bytes` the messages array (the one `decode` reads) lies, `[` to `]`.
+    /// (pp-filter screens every row this way and converts only the rows it keeps.)
     public static func screen(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String) throws
-        -> (meta: RowMeta, hasAssistantMessage: Bool)
+        -> (meta: RowMeta, hasAssistantMessage: Bool, messages: Range<Int>)
     {
         var messages: [Message] = []
         return try scan(bytes, location: location(), messages: &messages, full: false)
     }
 
     private static func scan(_ bytes: UnsafeBufferPointer<UInt8>, location: @autoclosure () -> String,
-                             messages: inout [Message], full: Bool) throws -> (RowMeta, Bool) {
+                             messages: inout [Message], full: Bool) throws -> (RowMeta, Bool, Range<Int>) {
         var scanner = RowScanner(bytes)
         defer { scanner.releaseKeys() }
         do {
@@ -145,15 +146,16 @@ extension PlaypenRow {
         return try s.string()
     }
 
-    static func decodeRow(_ s: inout RowScanner, messages: inout [Message], full: Bool) throws -> (RowMeta, Bool) {
+    static func decodeRow(_ s: inout RowScanner, messages: inout [Message], full: Bool) throws -> (RowMeta, Bool, Range<Int>) {
         let top = try s.peekKind()
         if top != .object { throw RowSchemaError(message: "row is \(kindName(top)), expected an object with \"messages\" and \"meta\"") }
-        var sawMessages = false
+        var messagesRange: Range<Int>? = nil
         var hasAssistant = false
         var meta: RowMeta? = nil
         try s.forEachMember { s, key in
             if bytesEqual(key, "messages") {
                 try requireKind(&s, .array, "messages")
+                let start = s.pos
                 messages.removeAll(keepingCapacity: true)
                 hasAssistant = false
                 try s.forEachElement { s, i in
@@ -165,16 +167,16 @@ extension PlaypenRow {
                         hasAssistant = try skipMessage(&s, i) || hasAssistant
                     }
                 }
-                sawMessages = true
+                messagesRange = start..<s.pos
             } else if bytesEqual(key, "meta") {
                 meta = try decodeMeta(&s)
             } else {
                 try s.skipValue()
             }
         }
-        guard sawMessages else { throw RowSchemaError(message: "\"messages\" is missing (expected an array of {role, content})") }
+        guard let messagesRange else { throw RowSchemaError(message: "\"messages\" is missing (expected an array of {role, content})") }
         guard let meta else { throw RowSchemaError(message: "\"meta\" is missing (expected an object with game, experiment, task_id, game_role, ...)") }
-        return (meta, hasAssistant)
+        return (meta, hasAssistant, messagesRange)
     }
 
     static func decodeMessage(_ s: inout RowScanner, _ i: Int) throws -> Message {

@@ -70,7 +70,16 @@ struct RowScanner {
         return pos < end ? base[pos] : nil
     }
 
-    mutating func expect(_ byte: UInt8, _ what: String) throws(RowSyntaxError) {
+    @inline(__always) mutating func expect(_ byte: UInt8, _ what: @autoclosure () -> String) throws(RowSyntaxError) {
+        // Compact JSON has the byte right here; everything else takes the general path.
+        if pos < end && base[pos] == byte {
+            pos += 1
+            return
+        }
+        try expectAfterWhitespace(byte, what())
+    }
+
+    private mutating func expectAfterWhitespace(_ byte: UInt8, _ what: String) throws(RowSyntaxError) {
         skipWhitespace()
         guard pos < end, base[pos] == byte else {
             throw fail("expected \(what), found \(describeHere())")
@@ -85,7 +94,19 @@ struct RowScanner {
     }
 
     /// The kind of the value that starts here (without consuming it).
-    mutating func peekKind() throws(RowSyntaxError) -> RowJSONKind {
+    @inline(__always) mutating func peekKind() throws(RowSyntaxError) -> RowJSONKind {
+        if pos < end {
+            switch base[pos] {
+            case UInt8(ascii: "{"): return .object
+            case UInt8(ascii: "["): return .array
+            case UInt8(ascii: "\""): return .string
+            default: break
+            }
+        }
+        return try peekKindAfterWhitespace()
+    }
+
+    private mutating func peekKindAfterWhitespace() throws(RowSyntaxError) -> RowJSONKind {
         guard let c = peek() else { throw fail("expected a value, found end of line") }
         switch c {
         case UInt8(ascii: "{"): return .object
@@ -140,16 +161,14 @@ struct RowScanner {
     /// Key bytes without the quotes. Keys with escapes are decoded into a fresh buffer.
     private mutating func rawKey() throws(RowSyntaxError) -> UnsafeBufferPointer<UInt8> {
         let start = pos + 1
-        var i = start
-        while i < end {
+        let i = nextSpecial(from: start)
+        if i < end {
             let c = base[i]
             if c == UInt8(ascii: "\"") {
                 pos = i + 1
                 return UnsafeBufferPointer(start: base + start, count: i - start)
             }
-            if c == UInt8(ascii: "\\") { break }
             if c < 0x20 { throw fail("control character in string", at: i) }
-            i += 1
         }
         // Rare: escaped key. Decode and keep it alive in a leaked-once buffer per call.
         let s = try string()

@@ -47,7 +47,9 @@ public final class JSONLinesReader {
         return true
     }
 
-    private func nextRawLine() throws -> UnsafeRawBufferPointer? {
+    /// The next line, blank or not; with `refilling: false`, nil also when the buffered input
+    /// holds no further complete line (the input may go on).
+    private func nextRawLine(refilling: Bool = true) throws -> UnsafeRawBufferPointer? {
         while true {
             if scanned < end,
                let hit = memchr(buffer.baseAddress! + scanned, 0x0A, end - scanned)
@@ -69,8 +71,46 @@ public final class JSONLinesReader {
                 lineNumber += 1
                 return line
             }
+            guard refilling else { return nil }
             try refill()
         }
+    }
+
+    /// Reads the non-blank lines that fit the buffer (at least one, however long) into `chunk`,
+    /// which takes the buffer over: the bytes are decompressed once, into memory the caller can
+    /// hand to another thread, and not copied again (only a trailing partial line moves to the
+    /// buffer the reader takes back from `chunk`). False, with `chunk` empty, at the end.
+    public func nextChunk(into chunk: LineChunk) throws -> Bool {
+        chunk.removeAll()
+        while true {
+            while !ended && end < buffer.count {
+                let n = try source.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[end...]))
+                if n == 0 { ended = true } else { end += n }
+            }
+            while let line = try nextRawLine(refilling: false) {
+                if !isBlank(line) {
+                    let offset = UnsafeRawPointer(buffer.baseAddress!).distance(to: line.baseAddress!)
+                    chunk.append(offset..<(offset + line.count), lineNumber: lineNumber)
+                }
+            }
+            if chunk.count > 0 { break }
+            if ended && start == end { return false }
+            try refill()  // only blank lines so far, or one line longer than the buffer
+        }
+        // Swap buffers: the chunk keeps the lines, the reader continues in the chunk's old memory.
+        var next = chunk.storage
+        if next.count < buffer.count {
+            next.deallocate()
+            next = .allocate(byteCount: buffer.count, alignment: 16)
+        }
+        let pending = end - start
+        if pending > 0 { next.baseAddress!.copyMemory(from: buffer.baseAddress! + start, byteCount: pending) }
+        chunk.storage = buffer
+        buffer = next
+        scanned -= start
+        end = pending
+        start = 0
+        return true
     }
 
     private func refill() throws {
@@ -114,6 +154,34 @@ public final class JSONLinesReader {
     /// Calls `body` with every record in order.
     public func forEach(_ body: (JSONValue) throws -> Void) throws {
         while let value = try next() { try body(value) }
+    }
+}
+
+/// Complete lines in one block of memory, filled by `JSONLinesReader.nextChunk(into:)`; a chunk
+/// and its memory are reused from one call to the next.
+public final class LineChunk: @unchecked Sendable {
+    fileprivate var storage: UnsafeMutableRawBufferPointer = .allocate(byteCount: 0, alignment: 16)
+    private var ranges: [Range<Int>] = []
+    /// 1-based line numbers in the file, one per line.
+    public private(set) var lineNumbers: [Int] = []
+    public var count: Int { ranges.count }
+
+    public init() {}
+    deinit { storage.deallocate() }
+
+    /// Line `i` without its line terminator.
+    public func line(_ i: Int) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: storage[ranges[i]])
+    }
+
+    fileprivate func removeAll() {
+        ranges.removeAll(keepingCapacity: true)
+        lineNumbers.removeAll(keepingCapacity: true)
+    }
+
+    fileprivate func append(_ range: Range<Int>, lineNumber: Int) {
+        ranges.append(range)
+        lineNumbers.append(lineNumber)
     }
 }
 

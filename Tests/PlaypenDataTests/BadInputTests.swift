@@ -17,12 +17,17 @@ func zstdCompress(_ text: String, at path: String) throws {
 @Suite struct BadInputTests {
     func expectFailure(input: (URL) throws -> String, options: FilterOptions = FilterOptions(),
                        output: ((URL) -> String)? = nil, message: String) throws {
+        try expectFailure(input: { [try input($0)] }, options: options, output: output, message: message)
+    }
+
+    func expectFailure(input: (URL) throws -> [String], options: FilterOptions = FilterOptions(),
+                       output: ((URL) -> String)? = nil, message: String, ignoring inputs: [String] = []) throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let inputPath = try input(dir)
+        let inputPaths = try input(dir)
         let out = output?(dir) ?? dir.appendingPathComponent("out.jsonl.zst").path
         do {
-            try FilterRun.run(inputs: [inputPath], output: out, options: options, threads: 2)
+            try FilterRun.run(inputs: inputPaths, output: out, options: options, threads: 2)
             Issue.record("no error for: \(message)")
         } catch let error as PlaypenError {
             #expect(error.message.contains(message), "\(error.message)")
@@ -30,7 +35,7 @@ func zstdCompress(_ text: String, at path: String) throws {
         }
         #expect(!FileManager.default.fileExists(atPath: out))
         // No temporary leftovers either.
-        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "in.jsonl" && $0 != "in.jsonl.zst" }
+        let left = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0 != "in.jsonl" && $0 != "in.jsonl.zst" && !inputs.contains($0) }
         #expect(left.isEmpty, "\(left)")
     }
 
@@ -53,6 +58,38 @@ func zstdCompress(_ text: String, at path: String) throws {
             try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: path))
             return path
         }, message: "in.jsonl.zst")
+    }
+
+    /// Many chunks of good rows with bad lines deep inside: the first bad line in input order is
+    /// the one reported, whichever worker met which first, and a bad line in the second input
+    /// names that file.
+    @Test func firstBadLineOfALongInputIsReported() throws {
+        let good = Array(repeating: goodRow, count: 12_000)
+        var lines = good
+        lines[7_999] = "{\"messages\": [,]}"
+        lines[10_999] = "{\"messages\": 5}"
+        try expectFailure(input: { try write(lines.joined(separator: "\n") + "\n", $0) },
+                          message: "in.jsonl:8000: invalid JSON at byte 15: expected a value, found ','")
+        try expectFailure(input: { dir in
+            let first = try write(good.joined(separator: "\n") + "\n", dir, "in.jsonl")
+            let second = dir.appendingPathComponent("second.jsonl").path
+            var bad = good
+            bad[6_000] = "{\"messages\": 5, \"meta\": {}}"
+            try (bad.joined(separator: "\n") + "\n").write(toFile: second, atomically: false, encoding: .utf8)
+            return [first, second]
+        }, message: "second.jsonl:6001: messages is a number, expected an array", ignoring: ["second.jsonl"])
+    }
+
+    /// A truncated zstd input of many chunks: the rows before the cut are read, then the
+    /// truncation is reported and nothing is written.
+    @Test func truncatedLongZstd() throws {
+        try expectFailure(input: { dir in
+            let path = dir.appendingPathComponent("in.jsonl.zst").path
+            try zstdCompress(String(repeating: goodRow + "\n", count: 40_000), at: path)
+            let data = try Data(contentsOf: URL(fileURLWithPath: path))
+            try data.prefix(data.count * 3 / 4).write(to: URL(fileURLWithPath: path))
+            return path
+        }, message: "in.jsonl.zst: truncated zstd stream: the input ends inside a frame")
     }
 
     @Test func missingGameRole() throws {
@@ -143,6 +180,27 @@ func zstdCompress(_ text: String, at path: String) throws {
         #expect(stderr == "error: <stdin>:2: messages is a number, expected an array\n")
         #expect(!FileManager.default.fileExists(atPath: out))
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    /// A write that fails halfway (stdout on a full device) stops the reader and the workers:
+    /// the process ends with the write error, whatever stage was busy.
+    @Test func failedWriteStopsThePipeline() throws {
+        guard let exe = PPFilterProcessTests.executable(), FileManager.default.fileExists(atPath: "/dev/full") else { return }
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let rows = dir.appendingPathComponent("rows.jsonl.zst").path
+        try SynthRun.run(rows: 8000, seed: 2, output: rows)
+        let process = Process()
+        process.executableURL = exe
+        process.arguments = [rows, "--threads", "2", "--quiet"]
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle(forWritingAtPath: "/dev/full")
+        try process.run()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 1)
+        #expect(String(decoding: errData, as: UTF8.self) == "error: <stdout>: cannot write: No space left on device\n")
     }
 
     @Test func goodRowsToStdout() throws {

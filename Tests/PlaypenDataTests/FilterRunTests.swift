@@ -75,6 +75,37 @@ struct RealGolden {
         #expect(records.filter { $0.meta.outcome == "failure" }.count == 53)
     }
 
+    /// Inputs of many chunks through the threaded pipeline: the compressed output file is the
+    /// same bytes for 1, 2 and 3 workers (compression runs on one thread, in input order), and
+    /// two inputs read in order give the same records as their concatenation.
+    @Test func compressedOutputIsTheSameForAnyThreadCount() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = dir.appendingPathComponent("a.jsonl.zst").path
+        let second = dir.appendingPathComponent("b.jsonl").path
+        try SynthRun.run(rows: 4000, seed: 3, output: first)
+        try SynthRun.run(rows: 2500, seed: 5, output: second)
+        var files: [Data] = []
+        var allCounts: [FilterCounts] = []
+        for threads in [1, 2, 3] {
+            let out = dir.appendingPathComponent("out-\(threads).jsonl.zst").path
+            allCounts.append(try FilterRun.run(inputs: [first, second], output: out, options: FilterOptions(), threads: threads))
+            files.append(try Data(contentsOf: URL(fileURLWithPath: out)))
+        }
+        #expect(allCounts[0].read == 6500)
+        #expect(allCounts[0].kept > 2000)
+        #expect(allCounts[1] == allCounts[0] && allCounts[2] == allCounts[0])
+        #expect(files[1] == files[0] && files[2] == files[0])
+        // More than a few chunks of the reader's 1 MiB buffer went through.
+        let plain = try readLines(first) + readLines(second)
+        #expect(plain.reduce(0) { $0 + $1.utf8.count } > 6 << 20)
+        let joined = dir.appendingPathComponent("joined.jsonl").path
+        try (plain.joined(separator: "\n") + "\n").write(toFile: joined, atomically: false, encoding: .utf8)
+        let out = dir.appendingPathComponent("joined-out.jsonl.zst").path
+        try FilterRun.run(inputs: [joined], output: out, options: FilterOptions(), threads: 2)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: out)) == files[0])
+    }
+
     /// --val-fraction 0.2: the two selections partition the kept rows, no task is in both, and
     /// each file matches the reference byte for byte.
     @Test func realDataTaskSplit() throws {

@@ -106,6 +106,54 @@ let sharedData = URL(fileURLWithPath: #filePath).deletingLastPathComponent().del
         #expect(try reader.next() == nil)
     }
 
+    /// Chunks hand out exactly the lines (and line numbers) that `nextLine` does: blank lines
+    /// skipped but counted, CR LF stripped, a line longer than the buffer whole, the last line
+    /// without a newline; and a reused chunk never shows lines of the previous call.
+    @Test(arguments: [16, 64, 1 << 20])
+    func chunksHoldTheLinesNextLineReads(bufferSize: Int) throws {
+        var text = ""
+        for i in 0..<300 {
+            switch i % 7 {
+            case 0: text += "\n"
+            case 1: text += "  \t \r\n"
+            case 2: text += "{\"k\": \"\(String(repeating: "x", count: 3 * i))\"}\r\n"
+            default: text += "[\(i)]\n"
+            }
+        }
+        text += "\"last\""
+        let bytes = Array(text.utf8)
+        var expected: [(String, Int)] = []
+        let lineReader = JSONLinesReader(source: MemorySource(bytes), bufferSize: bufferSize)
+        while let line = try lineReader.nextLine() {
+            expected.append((String(decoding: line, as: UTF8.self), lineReader.lineNumber))
+        }
+        #expect(expected.count == 300 - 2 * 43 + 1)
+        #expect(expected.last! == ("\"last\"", 301))
+
+        let chunkReader = JSONLinesReader(source: MemorySource(bytes), bufferSize: bufferSize)
+        let chunk = LineChunk()
+        var got: [(String, Int)] = []
+        var chunks = 0
+        while try chunkReader.nextChunk(into: chunk) {
+            #expect(chunk.count > 0)
+            for i in 0..<chunk.count {
+                got.append((String(decoding: chunk.line(i), as: UTF8.self), chunk.lineNumbers[i]))
+            }
+            chunks += 1
+        }
+        #expect(chunk.count == 0)
+        #expect(got.count == expected.count)
+        for (a, b) in zip(got, expected) { #expect(a == b) }
+        if bufferSize < 1000 { #expect(chunks > 10) } else { #expect(chunks == 1) }
+    }
+
+    @Test func chunksOfOnlyBlankLinesOrNothing() throws {
+        for text in ["", "\n\n  \n", "\r\n"] {
+            let reader = JSONLinesReader(source: MemorySource(Array(text.utf8)), bufferSize: 16)
+            #expect(try reader.nextChunk(into: LineChunk()) == false)
+        }
+    }
+
     @Test func writerRoundTripsAndDecodableReading() throws {
         struct Row: Codable, Equatable { var id: String; var n: Int }
         let dir = try TempDir()
