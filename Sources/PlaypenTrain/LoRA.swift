@@ -171,8 +171,9 @@ public final class LoRAParameters: @unchecked Sendable {
 // Dropout on the adapter path (torch nn.Dropout: keep with probability 1−p, scale by 1/(1−p)).
 
 /// A dropout mask over an [N, in] input, regenerated on demand from its key. Element i is
-/// dropped when its 16-bit uniform (bits 16·(i mod 4) of the keyed draw i / 4) is below
-/// round(p · 65536): one 64-bit draw serves four elements.
+/// dropped when its 16-bit uniform (bits 16·(i mod 4) of draw i / 4) is below round(p · 65536):
+/// one 64-bit draw serves four elements. Draw k is the k-th output of SplitMix64 seeded with the
+/// key (one mix per draw: the mask is drawn for every adapted input of every step).
 public struct LoRADropout: Sendable {
     public let p: Float
     public let key: UInt64
@@ -189,9 +190,13 @@ public struct LoRADropout: Sendable {
         KeyedRandom.key(seed, "dropout", String(step), String(micro), module.peftName)
     }
 
-    /// Whether element i is kept (the mask's definition; the loops below inline it).
+    @inline(__always) func draw(_ k: Int) -> UInt64 {
+        KeyedRandom.mix(key &+ UInt64(truncatingIfNeeded: k) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// Whether element i is kept (the mask's definition; `fillMask` computes it 64 at a time).
     public func keeps(_ i: Int) -> Bool {
-        (KeyedRandom.bits(key, i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
+        (draw(i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
     }
 
     /// Words of a packed mask over `count` elements.
@@ -202,36 +207,44 @@ public struct LoRADropout: Sendable {
     public func fillMask(_ mask: UnsafeMutablePointer<UInt64>, count: Int) {
         for w in 0..<LoRADropout.maskWords(count) {
             var word: UInt64 = 0
-            for draw in 0..<16 {
-                let bits = KeyedRandom.bits(key, w * 16 + draw)
-                for j in 0..<4 where (bits >> UInt64(16 * j)) & 0xFFFF >= threshold {
-                    word |= 1 << UInt64(draw * 4 + j)
-                }
+            for k in 0..<16 {
+                let bits = draw(w * 16 + k)
+                var nibble: UInt64 = bits & 0xFFFF >= threshold ? 1 : 0
+                nibble |= (bits >> 16) & 0xFFFF >= threshold ? 2 : 0
+                nibble |= (bits >> 32) & 0xFFFF >= threshold ? 4 : 0
+                nibble |= bits >> 48 >= threshold ? 8 : 0
+                word |= nibble << UInt64(4 * k)
             }
             mask[w] = word
         }
     }
 
-    /// out = x ⊙ mask / (1 − p) over `count` elements (`accumulate`: out += …).
+    /// out = x ⊙ mask / (1 − p) over `count` elements (`accumulate`: out += …). Dropped
+    /// elements are multiplied by 0, as torch does (a NaN input stays NaN).
     public func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt64>,
                       count: Int, accumulate: Bool = false) {
         let keepScale = 1 / (1 - p)
-        let laneBits = SIMD8<UInt32>(1, 2, 4, 8, 16, 32, 64, 128)
-        var i = 0
-        while i + vectorWidth <= count {
-            // i is a multiple of 8: its eight bits are one byte of the word
-            let byte = UInt32(truncatingIfNeeded: mask[i >> 6] >> UInt64(i & 63)) & 0xFF
-            let kept = (SIMD8<UInt32>(repeating: byte) & laneBits) .!= 0
-            var v = FloatV()
-            v.replace(with: vload(x + i) * keepScale, where: kept)
-            vstore(accumulate ? vload(out + i) + v : v, out + i)
-            i += vectorWidth
+        // the eight lanes' factors (0 or 1/(1−p)) for every byte of mask bits: vector integer
+        // ops are scalarised on baseline x86-64, a table load is not
+        var factors = [Float](repeating: 0, count: 256 * vectorWidth)
+        for byte in 0..<256 {
+            for lane in 0..<vectorWidth where (byte >> lane) & 1 == 1 { factors[byte * vectorWidth + lane] = keepScale }
         }
-        while i < count {
-            let kept = (mask[i >> 6] >> UInt64(i & 63)) & 1 == 1
-            let v = kept ? x[i] * keepScale : 0
-            out[i] = accumulate ? out[i] + v : v
-            i += 1
+        factors.withUnsafeBufferPointer { table in
+            let f = table.baseAddress!
+            var i = 0
+            while i + vectorWidth <= count {
+                // i is a multiple of 8: its eight bits are one byte of the word
+                let byte = Int(truncatingIfNeeded: mask[i >> 6] >> UInt64(i & 63)) & 0xFF
+                let v = vload(x + i) * vload(f + byte * vectorWidth)
+                vstore(accumulate ? vload(out + i) + v : v, out + i)
+                i += vectorWidth
+            }
+            while i < count {
+                let v = x[i] * ((mask[i >> 6] >> UInt64(i & 63)) & 1 == 1 ? keepScale : 0)
+                out[i] = accumulate ? out[i] + v : v
+                i += 1
+            }
         }
     }
 }
