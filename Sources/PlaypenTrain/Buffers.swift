@@ -67,4 +67,10 @@ public enum KeyedRandom {
     @inline(__always) public static func bits(_ key: UInt64, _ index: Int) -> UInt64 {
         mix(key ^ mix(UInt64(truncatingIfNeeded: index)))
     }
+
+    /// Output `index` of SplitMix64 seeded with `key`: one mix per 64 bits, half the cost of
+    /// `bits`, for streams drawn in bulk (dropout masks).
+    @inline(__always) public static func sequenceBits(_ key: UInt64, _ index: Int) -> UInt64 {
+        mix(key &+ UInt64(truncatingIfNeeded: index) &* 0x9E37_79B9_7F4A_7C15)
+    }
 }

@@ -190,13 +190,9 @@ public struct LoRADropout: Sendable {
         KeyedRandom.key(seed, "dropout", String(step), String(micro), module.peftName)
     }
 
-    @inline(__always) func draw(_ k: Int) -> UInt64 {
-        KeyedRandom.mix(key &+ UInt64(truncatingIfNeeded: k) &* 0x9E37_79B9_7F4A_7C15)
-    }
-
     /// Whether element i is kept (the mask's definition; `fillMask` computes it 64 at a time).
     public func keeps(_ i: Int) -> Bool {
-        (draw(i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
+        (KeyedRandom.sequenceBits(key, i >> 2) >> UInt64(16 * (i & 3))) & 0xFFFF >= threshold
     }
 
     /// Words of a packed mask over `count` elements.
@@ -208,7 +204,7 @@ public struct LoRADropout: Sendable {
         for w in 0..<LoRADropout.maskWords(count) {
             var word: UInt64 = 0
             for k in 0..<16 {
-                let bits = draw(w * 16 + k)
+                let bits = KeyedRandom.sequenceBits(key, w * 16 + k)
                 var nibble: UInt64 = bits & 0xFFFF >= threshold ? 1 : 0
                 nibble |= (bits >> 16) & 0xFFFF >= threshold ? 2 : 0
                 nibble |= (bits >> 32) & 0xFFFF >= threshold ? 4 : 0
@@ -224,29 +220,29 @@ public struct LoRADropout: Sendable {
     public func apply(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, mask: UnsafePointer<UInt64>,
                       count: Int, accumulate: Bool = false) {
         let keepScale = 1 / (1 - p)
-        // the eight lanes' factors (0 or 1/(1−p)) for every byte of mask bits: vector integer
-        // ops are scalarised on baseline x86-64, a table load is not
-        var factors = [Float](repeating: 0, count: 256 * vectorWidth)
-        for byte in 0..<256 {
-            for lane in 0..<vectorWidth where (byte >> lane) & 1 == 1 { factors[byte * vectorWidth + lane] = keepScale }
-        }
-        factors.withUnsafeBufferPointer { table in
+        dropoutLanePatterns.withUnsafeBufferPointer { table in
             let f = table.baseAddress!
             var i = 0
             while i + vectorWidth <= count {
                 // i is a multiple of 8: its eight bits are one byte of the word
                 let byte = Int(truncatingIfNeeded: mask[i >> 6] >> UInt64(i & 63)) & 0xFF
-                let v = vload(x + i) * vload(f + byte * vectorWidth)
+                let v = vload(x + i) * vload(f + byte * vectorWidth) * keepScale
                 vstore(accumulate ? vload(out + i) + v : v, out + i)
                 i += vectorWidth
             }
             while i < count {
-                let v = x[i] * ((mask[i >> 6] >> UInt64(i & 63)) & 1 == 1 ? keepScale : 0)
+                let v = x[i] * ((mask[i >> 6] >> UInt64(i & 63)) & 1 == 1 ? 1 : 0) * keepScale
                 out[i] = accumulate ? out[i] + v : v
                 i += 1
             }
         }
     }
+}
+
+/// For every byte of mask bits, its eight lanes as 0/1 factors (256 x 8 floats, built once):
+/// vector integer ops are scalarised on baseline x86-64, a table load is not.
+private let dropoutLanePatterns: [Float] = (0..<256 * vectorWidth).map { i in
+    ((i / vectorWidth) >> (i % vectorWidth)) & 1 == 1 ? 1 : 0
 }
 
 /// Owned storage for one module's dropout keep bits over N·in elements (`LoRADropout.fillMask`).
