@@ -66,12 +66,13 @@ let package = Package(
             "PlaypenTrain", "PlaypenModel", "PlaypenCLI", "PlaypenIO",
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
-        .target(name: "PlaypenTensor", dependencies: ["CBLAS"], swiftSettings: numericSettings),
+        .target(name: "CPanelGemm", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "PlaypenTensor", dependencies: ["CBLAS", "CPanelGemm"], swiftSettings: numericSettings),
         .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "pp-model", dependencies: [
             "PlaypenModel", "PlaypenTrain", "PlaypenCLI", "PlaypenIO", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor"]),
+        .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor", "CBLAS"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [
             "PlaypenIO", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -58,6 +58,16 @@ public final class GemmaModel: @unchecked Sendable {
         return GemmaModel(config: config, weights: weights, tokenizer: tok, source: path, tensorTypes: types)
     }
 
+    /// Packs every weight matrix for the inference kernel (`WeightMatrix.pack`), in place of the
+    /// row-major copy: for tools that only run the forward. Training, gradients and adapter merges
+    /// need the row-major weights, so they use a model that was not packed.
+    public func packForInference() {
+        weights.embed.pack()
+        for l in weights.layers {
+            for m in [l.q, l.k, l.v, l.o, l.gate, l.up, l.down] { m.pack() }
+        }
+    }
+
     /// Total parameter count (the tied head counted once).
     public var parameterCount: Int {
         var n = weights.embed.count + weights.finalNorm.count
@@ -147,7 +157,6 @@ extension GemmaModel {
         let gate = Tensor(shape: [T, I]), up = Tensor(shape: [T, I])
         let chunk = min(T, 256)
         let probs = Tensor(shape: [H, chunk, start + T])
-        let ids32 = ids.map { Int32($0) }
         let pos = Array(start..<(start + T))
         let globalRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeTheta, D: D))
         let localRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeLocalTheta, D: D))
@@ -155,10 +164,7 @@ extension GemmaModel {
         let eps = c.rmsNormEps
         var resid: [Int: [Float]] = [:]
 
-        ids32.withUnsafeBufferPointer { idp in
-            embeddingForward(x.data, ids: idp.baseAddress!, table: weights.embed.data, T: T, C: d,
-                             scale: Float(d).squareRoot())
-        }
+        for (t, id) in ids.enumerated() { weights.embed.copyRow(id, into: x.data + t * d, scale: Float(d).squareRoot()) }
         for li in 0...lastLayer {
             let w = weights.layers[li]
             let isGlobal = c.layerIsGlobal[li]
@@ -166,10 +172,10 @@ extension GemmaModel {
             let window = isGlobal ? 0 : c.slidingWindow
             // attention block: norm, q/k/v projections (k, v straight into the cache), q/k norms, RoPE
             rmsNormForward(h.data, rstd: nil, x.data, scale: w.inputNorm.data, N: T, C: d, eps: eps)
-            matmulForward(q.data, h.data, w.q.data, T: T, C: d, OC: HD)
+            w.q.multiply(q.data, h.data, T: T)
             let kRows = kv.k[li].data + start * KVD, vRows = kv.v[li].data + start * KVD
-            matmulForward(kRows, h.data, w.k.data, T: T, C: d, OC: KVD)
-            matmulForward(vRows, h.data, w.v.data, T: T, C: d, OC: KVD)
+            w.k.multiply(kRows, h.data, T: T)
+            w.v.multiply(vRows, h.data, T: T)
             rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: T * H, C: D, eps: eps)
             rmsNormForward(kRows, rstd: nil, kRows, scale: w.kNorm.data, N: T * KVH, C: D, eps: eps)
             rope.cos.withUnsafeBufferPointer { cp in
@@ -191,15 +197,15 @@ extension GemmaModel {
                                  window: window, scale: scale)
                 t0 += n
             }
-            matmulForward(h.data, att.data, w.o.data, T: T, C: HD, OC: d)
+            w.o.multiply(h.data, att.data, T: T)
             rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: T, C: d, eps: eps)
             residualAdd(x.data, h.data, N: T * d)
             // MLP block
             rmsNormForward(h.data, rstd: nil, x.data, scale: w.preFeedforwardNorm.data, N: T, C: d, eps: eps)
-            matmulForward(gate.data, h.data, w.gate.data, T: T, C: d, OC: I)
-            matmulForward(up.data, h.data, w.up.data, T: T, C: d, OC: I)
+            w.gate.multiply(gate.data, h.data, T: T)
+            w.up.multiply(up.data, h.data, T: T)
             gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: T * I)
-            matmulForward(h.data, gate.data, w.down.data, T: T, C: I, OC: d)
+            w.down.multiply(h.data, gate.data, T: T)
             rmsNormForward(h.data, rstd: nil, h.data, scale: w.postFeedforwardNorm.data, N: T, C: d, eps: eps)
             residualAdd(x.data, h.data, N: T * d)
             if options.captureLayers.contains(li) { resid[li] = x.array }
@@ -218,7 +224,7 @@ extension GemmaModel {
         rmsNormForward(rows.data, rstd: nil, rows.data, scale: weights.finalNorm.data, N: P, C: d, eps: eps)
         var logits = [Float](repeating: 0, count: P * c.vocabSize)
         logits.withUnsafeMutableBufferPointer { L in
-            matmulForward(L.baseAddress!, rows.data, weights.embed.data, T: P, C: d, OC: c.vocabSize)
+            weights.embed.multiply(L.baseAddress!, rows.data, T: P)
         }
         return ForwardResult(logits: logits, logitPositions: positions, residPost: resid)
     }

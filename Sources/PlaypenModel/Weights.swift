@@ -2,17 +2,18 @@ import Foundation
 import PlaypenIO
 import PlaypenTensor
 
-/// fp32 weights of one decoder layer. Matrices are row-major `[out, in]` (HF `nn.Linear.weight`).
+/// fp32 weights of one decoder layer. Matrices are `[out, in]` (HF `nn.Linear.weight`), row-major
+/// until a forward-only tool packs them (`GemmaModel.packForInference`).
 /// Norm vectors hold the effective scale `1 + w` (GGUF stores it; HF's w gets +1 on load), so
 /// every RMSNorm is `normed · scale` on both paths.
 public struct GemmaLayerWeights: Sendable {
-    public var q: Tensor        // [H·D, d]
-    public var k: Tensor        // [KV·D, d]
-    public var v: Tensor        // [KV·D, d]
-    public var o: Tensor        // [d, H·D]
-    public var gate: Tensor     // [I, d]
-    public var up: Tensor       // [I, d]
-    public var down: Tensor     // [d, I]
+    public var q: WeightMatrix      // [H·D, d]
+    public var k: WeightMatrix      // [KV·D, d]
+    public var v: WeightMatrix      // [KV·D, d]
+    public var o: WeightMatrix      // [d, H·D]
+    public var gate: WeightMatrix   // [I, d]
+    public var up: WeightMatrix     // [I, d]
+    public var down: WeightMatrix   // [d, I]
     public var inputNorm: Tensor         // [d]
     public var postAttentionNorm: Tensor // [d]
     public var preFeedforwardNorm: Tensor // [d]
@@ -24,7 +25,7 @@ public struct GemmaLayerWeights: Sendable {
 /// All weights of a Gemma-3 text model in fp32.
 public struct GemmaWeights: Sendable {
     /// [V, d]; also the (tied) output head.
-    public var embed: Tensor
+    public var embed: WeightMatrix
     public var finalNorm: Tensor
     public var layers: [GemmaLayerWeights]
 }
@@ -64,7 +65,7 @@ enum TensorName {
     }
 
     static func assemble(_ c: GemmaConfig, _ fetch: (String, [Int], Bool) throws -> Tensor) throws -> GemmaWeights {
-        let embed = try fetch(embed, [c.vocabSize, c.hiddenSize], false)
+        let embedding = WeightMatrix(try fetch(embed, [c.vocabSize, c.hiddenSize], false))
         let norm = try fetch(norm, [c.hiddenSize], true)
         var layers: [GemmaLayerWeights] = []
         for i in 0..<c.numLayers {
@@ -72,17 +73,18 @@ enum TensorName {
             for field in layerFields {
                 f[field.hf] = try fetch("layers.\(i).\(field.hf)", shape(field.hf, c), field.isNorm)
             }
+            func matrix(_ name: String) -> WeightMatrix { WeightMatrix(f[name]!) }
             layers.append(GemmaLayerWeights(
-                q: f["self_attn.q_proj.weight"]!, k: f["self_attn.k_proj.weight"]!,
-                v: f["self_attn.v_proj.weight"]!, o: f["self_attn.o_proj.weight"]!,
-                gate: f["mlp.gate_proj.weight"]!, up: f["mlp.up_proj.weight"]!,
-                down: f["mlp.down_proj.weight"]!, inputNorm: f["input_layernorm.weight"]!,
+                q: matrix("self_attn.q_proj.weight"), k: matrix("self_attn.k_proj.weight"),
+                v: matrix("self_attn.v_proj.weight"), o: matrix("self_attn.o_proj.weight"),
+                gate: matrix("mlp.gate_proj.weight"), up: matrix("mlp.up_proj.weight"),
+                down: matrix("mlp.down_proj.weight"), inputNorm: f["input_layernorm.weight"]!,
                 postAttentionNorm: f["post_attention_layernorm.weight"]!,
                 preFeedforwardNorm: f["pre_feedforward_layernorm.weight"]!,
                 postFeedforwardNorm: f["post_feedforward_layernorm.weight"]!,
                 qNorm: f["self_attn.q_norm.weight"]!, kNorm: f["self_attn.k_norm.weight"]!))
         }
-        return GemmaWeights(embed: embed, finalNorm: norm, layers: layers)
+        return GemmaWeights(embed: embedding, finalNorm: norm, layers: layers)
     }
 
     /// GGUF name for a canonical HF name.

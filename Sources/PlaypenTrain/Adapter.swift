@@ -166,13 +166,13 @@ extension PeftAdapter {
             let w = model.weights.layers[m.layer]
             let target: Tensor
             switch m.target {
-            case .q: target = w.q
-            case .k: target = w.k
-            case .v: target = w.v
-            case .o: target = w.o
-            case .gate: target = w.gate
-            case .up: target = w.up
-            case .down: target = w.down
+            case .q: target = w.q.rowMajor
+            case .k: target = w.k.rowMajor
+            case .v: target = w.v.rowMajor
+            case .o: target = w.o.rowMajor
+            case .gate: target = w.gate.rowMajor
+            case .up: target = w.up.rowMajor
+            case .down: target = w.down.rowMajor
             }
             guard target.count == m.outF * m.inF else {
                 throw PlaypenError("\(directory): \(m.peftName) is [\(m.outF), \(m.inF)] but the model's weight has \(target.count) values")
@@ -185,10 +185,11 @@ extension PeftAdapter {
     }
 
     /// How every forward-only tool applies `--adapter`: loads the model (GGUF file or HF
-    /// directory) and merges the PEFT adapter, if any, into its weights.
+    /// directory), merges the PEFT adapter, if any, into its weights, and packs them for inference.
     public static func loadMerged(model path: String, adapter: String?) throws -> (model: GemmaModel, adapter: LoRALayout?) {
         let model = try GemmaModel.load(path)
         let layout = try adapter.map { try merge($0, into: model) }
+        model.packForInference()
         return (model, layout)
     }
 }

@@ -187,7 +187,7 @@ public final class GemmaLoRA: LoRATrainable {
         }
 
         ids.withUnsafeBufferPointer { idp in
-            embeddingForward(x.pointer, ids: idp.baseAddress!, table: model.weights.embed.data, T: n, C: d,
+            embeddingForward(x.pointer, ids: idp.baseAddress!, table: model.weights.embed.rowMajor.data, T: n, C: d,
                              scale: Float(d).squareRoot())
         }
         /// Layer li on the residual stream x (updated in place), its activations kept in `a`.
@@ -200,9 +200,9 @@ public final class GemmaLoRA: LoRATrainable {
             a.xIn.pointer.update(from: x.pointer, count: n * d)
             rmsNormForward(a.h1.pointer, rstd: a.rstd1.pointer, x.pointer, scale: w.inputNorm.data, N: n, C: d, eps: eps)
             lap("fwd elementwise")
-            linear(li, .q, a.qPre, a.h1, w.q, a)
-            linear(li, .k, a.kPre, a.h1, w.k, a)
-            linear(li, .v, a.v, a.h1, w.v, a)
+            linear(li, .q, a.qPre, a.h1, w.q.rowMajor, a)
+            linear(li, .k, a.kPre, a.h1, w.k.rowMajor, a)
+            linear(li, .v, a.v, a.h1, w.v.rowMajor, a)
             lap("fwd linear")
             rmsNormForward(a.q.pointer, rstd: a.qRstd.pointer, a.qPre.pointer, scale: w.qNorm.data, N: n * H, C: D, eps: eps)
             rmsNormForward(a.k.pointer, rstd: a.kRstd.pointer, a.kPre.pointer, scale: w.kNorm.data, N: n * KVH, C: D, eps: eps)
@@ -223,19 +223,19 @@ public final class GemmaLoRA: LoRATrainable {
                                  H: H, KV: KVH, D: D, window: window, scale: attScale)
             }
             lap("fwd attention")
-            linear(li, .o, a.oOut, a.att, w.o, a)
+            linear(li, .o, a.oOut, a.att, w.o.rowMajor, a)
             lap("fwd linear")
             rmsNormForward(tmp.pointer, rstd: a.rstd2.pointer, a.oOut.pointer, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)
             residualAdd(x.pointer, tmp.pointer, N: n * d)
             a.xMid.pointer.update(from: x.pointer, count: n * d)
             rmsNormForward(a.h2.pointer, rstd: a.rstd3.pointer, x.pointer, scale: w.preFeedforwardNorm.data, N: n, C: d, eps: eps)
             lap("fwd elementwise")
-            linear(li, .gate, a.gate, a.h2, w.gate, a)
-            linear(li, .up, a.up, a.h2, w.up, a)
+            linear(li, .gate, a.gate, a.h2, w.gate.rowMajor, a)
+            linear(li, .up, a.up, a.h2, w.up.rowMajor, a)
             lap("fwd linear")
             gatedGeluForward(act.pointer, gate: a.gate.pointer, up: a.up.pointer, N: n * I)
             lap("fwd elementwise")
-            linear(li, .down, a.downOut, act, w.down, a)
+            linear(li, .down, a.downOut, act, w.down.rowMajor, a)
             lap("fwd linear")
             rmsNormForward(tmp.pointer, rstd: a.rstd4.pointer, a.downOut.pointer, scale: w.postFeedforwardNorm.data, N: n, C: d, eps: eps)
             residualAdd(x.pointer, tmp.pointer, N: n * d)
@@ -260,7 +260,7 @@ public final class GemmaLoRA: LoRATrainable {
         let headScratch = buffer("head", max(1, min(headChunkRows, P)) * V)
         targets.withUnsafeBufferPointer { tp in
             _ = headCrossEntropy(tokenLoss: tokenLoss.pointer, dh: training ? dhs.pointer : nil, h: hs.pointer,
-                                 emb: model.weights.embed.data, targets: tp.baseAddress!, gradScale: gradScale,
+                                 emb: model.weights.embed.rowMajor.data, targets: tp.baseAddress!, gradScale: gradScale,
                                  n: P, d: d, vocab: V,
                                  scratch: UnsafeMutableBufferPointer(start: headScratch.pointer, count: min(headChunkRows, P) * V))
         }
@@ -327,15 +327,15 @@ public final class GemmaLoRA: LoRATrainable {
             gatedGeluForward(act.pointer, gate: a.gate.pointer, up: a.up.pointer, N: n * I)  // recomputed
             zero(dAct, n * I)
             lap("bwd elementwise")
-            linearBack(li, .down, dxin: dAct, dy: dDown, xin: act, w.down, a)
+            linearBack(li, .down, dxin: dAct, dy: dDown, xin: act, w.down.rowMajor, a)
             lap("bwd linear")
             zero(dGate, n * I); zero(dUp, n * I)
             gatedGeluBackward(dgate: dGate.pointer, dup: dUp.pointer, dout: dAct.pointer, gate: a.gate.pointer,
                               up: a.up.pointer, N: n * I)
             zero(dH, n * d)
             lap("bwd elementwise")
-            linearBack(li, .gate, dxin: dH, dy: dGate, xin: a.h2, w.gate, a)
-            linearBack(li, .up, dxin: dH, dy: dUp, xin: a.h2, w.up, a)
+            linearBack(li, .gate, dxin: dH, dy: dGate, xin: a.h2, w.gate.rowMajor, a)
+            linearBack(li, .up, dxin: dH, dy: dUp, xin: a.h2, w.up.rowMajor, a)
             lap("bwd linear")
             rmsNormBackward(dinp: dx.pointer, dscale: nil, dout: dH.pointer, inp: a.xMid.pointer,
                             scale: w.preFeedforwardNorm.data, rstd: a.rstd3.pointer, N: n, C: d)
@@ -345,7 +345,7 @@ public final class GemmaLoRA: LoRATrainable {
                             scale: w.postAttentionNorm.data, rstd: a.rstd2.pointer, N: n, C: d)
             zero(dAtt, n * HD)
             lap("bwd elementwise")
-            linearBack(li, .o, dxin: dAtt, dy: dO, xin: a.att, w.o, a)
+            linearBack(li, .o, dxin: dAtt, dy: dO, xin: a.att, w.o.rowMajor, a)
             lap("bwd linear")
             zero(dq, n * HD); zero(dk, n * KVD); zero(dv, n * KVD)
             for (ri, row) in rows.enumerated() {
@@ -374,9 +374,9 @@ public final class GemmaLoRA: LoRATrainable {
             let needInput = li > 0
             if needInput { zero(dH, n * d) }
             lap("bwd elementwise")
-            linearBack(li, .q, dxin: needInput ? dH : nil, dy: dqPre, xin: a.h1, w.q, a)
-            linearBack(li, .k, dxin: needInput ? dH : nil, dy: dkPre, xin: a.h1, w.k, a)
-            linearBack(li, .v, dxin: needInput ? dH : nil, dy: dv, xin: a.h1, w.v, a)
+            linearBack(li, .q, dxin: needInput ? dH : nil, dy: dqPre, xin: a.h1, w.q.rowMajor, a)
+            linearBack(li, .k, dxin: needInput ? dH : nil, dy: dkPre, xin: a.h1, w.k.rowMajor, a)
+            linearBack(li, .v, dxin: needInput ? dH : nil, dy: dv, xin: a.h1, w.v.rowMajor, a)
             lap("bwd linear")
             if needInput {
                 rmsNormBackward(dinp: dx.pointer, dscale: nil, dout: dH.pointer, inp: a.xIn.pointer,

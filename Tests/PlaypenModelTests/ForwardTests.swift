@@ -21,8 +21,11 @@ import Testing
         #expect(c.vocabSize == 320 && model.tokenizer == nil)
     }
 
-    @Test func logitsAndHiddenStatesMatchTransformers() throws {
+    /// Row-major weights (sgemm) and weights packed for inference (the panel kernel the tools use).
+    @Test(arguments: [false, true]) func logitsAndHiddenStatesMatchTransformers(packed: Bool) throws {
         let ids = try golden.ints("ids")
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        if packed { model.packForInference() }
         let r = try model.forward(ids, options: ForwardOptions(captureLayers: [0, 1, 2, 3]))
         let ref = try golden.floats("logits").array
         #expect(r.logits.count == ref.count)

@@ -59,8 +59,8 @@ import Testing
             let b = x.bitPattern
             return Float(bitPattern: ((b &+ 0x7FFF &+ ((b >> 16) & 1)) >> 16) << 16)
         }
-        #expect(m.weights.embed.array == f.weights.embed.array.map(rounded))
-        #expect(m.weights.layers[1].q.array == f.weights.layers[1].q.array.map(rounded))
+        #expect(m.weights.embed.rowMajor.array == f.weights.embed.rowMajor.array.map(rounded))
+        #expect(m.weights.layers[1].q.rowMajor.array == f.weights.layers[1].q.rowMajor.array.map(rounded))
         // norms: bf16(w) + 1 on load
         let fw = f.weights.layers[2].qNorm.array.map { $0 - 1 }
         let mw = m.weights.layers[2].qNorm.array

@@ -1,0 +1,85 @@
+import CPanelGemm
+import Foundation
+
+/// A weight matrix W `[rows, cols]` (`[out, in]`, as HF's `nn.Linear.weight`) in one of two layouts:
+/// row-major, what training, gradients and adapter merges read and write; or packed once into
+/// panels for the inference kernel (`pack()`), which computes `y = x · Wᵀ` without repacking the
+/// weights on every call. Packing reorders the values in place (rows a multiple of the panel
+/// width, as every Gemma-3 projection) or into one padded copy, so memory stays one matrix.
+public final class WeightMatrix: @unchecked Sendable {
+    public let rows: Int
+    public let cols: Int
+    private var storage: Tensor
+    public private(set) var isPacked = false
+
+    /// Wraps a row-major `[rows, cols]` tensor.
+    public init(_ tensor: Tensor) {
+        precondition(tensor.shape.count == 2, "WeightMatrix: shape \(tensor.shape) is not [rows, cols]")
+        rows = tensor.shape[0]
+        cols = tensor.shape[1]
+        storage = tensor
+    }
+
+    public var count: Int { rows * cols }
+    public var shape: [Int] { [rows, cols] }
+    private static let panelWidth = Int(PP_PANEL_WIDTH)
+    private var panelCount: Int { (rows + Self.panelWidth - 1) / Self.panelWidth }
+
+    /// The row-major values. Only before `pack()`: a packed matrix belongs to a forward-only tool.
+    public var rowMajor: Tensor {
+        precondition(!isPacked, "WeightMatrix [\(rows), \(cols)] was packed for inference; load the model without packing to train or merge into it")
+        return storage
+    }
+
+    /// Reorders the weights into panels for `multiply` (both cores, one panel of scratch each).
+    public func pack() {
+        guard !isPacked else { return }
+        if rows % Self.panelWidth == 0 {
+            let w = SendablePointer(storage.data), k = cols, width = Self.panelWidth
+            parallelChunks(panelCount, minChunk: 16) { lo, hi in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: max(width * k, 1))
+                defer { scratch.deallocate() }
+                pp_pack_panels_in_place(w.pointer!, k, lo, hi, scratch)
+            }
+        } else {
+            let packed = Tensor(uninitializedShape: [pp_panel_floats(rows, cols)])
+            pp_pack_panels(packed.data, storage.data, rows, cols)
+            storage = packed
+        }
+        isPacked = true
+    }
+
+    /// `out[T, rows] = inp[T, cols] · Wᵀ`: the panel kernel with the panels split over the cores
+    /// when packed, one sgemm otherwise.
+    public func multiply(_ out: FloatPtr, _ inp: ConstFloatPtr, T: Int) {
+        guard isPacked else {
+            matmulForward(out, inp, storage.data, T: T, C: cols, OC: rows)
+            return
+        }
+        guard T > 0, rows > 0 else { return }
+        let o = SendablePointer(out), i = SendablePointer(inp), w = SendablePointer(storage.data)
+        let (r, c) = (rows, cols)
+        parallelChunks(panelCount, minChunk: 1) { lo, hi in
+            pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, c, T, r, lo, hi)
+        }
+    }
+
+    /// `dst[0 ..< cols] = W[row, :] · scale` (the embedding lookup of a tied head).
+    public func copyRow(_ row: Int, into dst: FloatPtr, scale: Float = 1) {
+        precondition(row >= 0 && row < rows, "WeightMatrix: row \(row) outside 0..<\(rows)")
+        guard isPacked else {
+            let src = storage.data + row * cols
+            for k in 0..<cols { dst[k] = src[k] * scale }
+            return
+        }
+        let width = Self.panelWidth
+        let src = storage.data + (row / width) * width * cols + row % width
+        for k in 0..<cols { dst[k] = src[k * width] * scale }
+    }
+}
+
+/// Selects the panel kernel's instruction set (tests check the portable kernel on AVX-512
+/// machines); returns whether AVX-512 was in use before.
+@discardableResult
+public func panelKernelUseAVX512(_ enable: Bool) -> Bool { pp_panel_gemm_use_avx512(enable ? 1 : 0) != 0 }
+public var panelKernelHasAVX512: Bool { pp_panel_gemm_has_avx512() != 0 }

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+import PlaypenTensor
+
+// The packed inference kernel against a Double reference (plain loops), at shapes that exercise
+// the 8-row tiles and their remainders, whole and partial panels, and the in-place and padded packs.
+
+private func reference(_ x: [Double], _ w: [Double], T: Int, rows: Int, cols: Int) -> [Double] {
+    var y = [Double](repeating: 0, count: T * rows)
+    for t in 0..<T {
+        for r in 0..<rows {
+            var s = 0.0
+            for k in 0..<cols { s += x[t * cols + k] * w[r * cols + k] }
+            y[t * rows + r] = s
+        }
+    }
+    return y
+}
+
+private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: Int) -> [Float] {
+    let m = WeightMatrix(Tensor(shape: [rows, cols], values: w))
+    m.pack()
+    #expect(m.isPacked)
+    var y = [Float](repeating: .nan, count: T * rows)
+    x.withUnsafeBufferPointer { xp in
+        y.withUnsafeMutableBufferPointer { m.multiply($0.baseAddress!, xp.baseAddress!, T: T) }
+    }
+    return y
+}
+
+@Suite struct WeightMatrixTests {
+    static let shapes: [(T: Int, rows: Int, cols: Int)] = [
+        (1, 32, 16), (7, 64, 13), (8, 96, 64), (9, 40, 33), (17, 5, 7), (23, 160, 48), (3, 33, 1), (10, 64, 600),
+    ]
+
+    @Test(arguments: [true, false]) func packedMultiplyMatchesReference(avx512: Bool) {
+        let before = panelKernelUseAVX512(avx512)
+        defer { panelKernelUseAVX512(before) }
+        var rng = Rand(s: 11)
+        for s in Self.shapes {
+            let x = rng.array(s.T * s.cols), w = rng.array(s.rows * s.cols)
+            let y = packedProduct(f32(x), f32(w), T: s.T, rows: s.rows, cols: s.cols)
+            expectClose(y, reference(f32(x).map(Double.init), f32(w).map(Double.init), T: s.T, rows: s.rows, cols: s.cols),
+                        atol: 2e-6 * Double(s.cols), "T \(s.T) rows \(s.rows) cols \(s.cols) avx512 \(avx512)")
+        }
+    }
+
+    /// Both kernels sum each output in the same order of fused multiply-adds: equal bits.
+    @Test func avx512AndPortableKernelsAgreeBitwise() throws {
+        try #require(panelKernelHasAVX512, "this CPU has no AVX-512; the portable kernel is checked above")
+        var rng = Rand(s: 5)
+        for s in Self.shapes {
+            let x = f32(rng.array(s.T * s.cols)), w = f32(rng.array(s.rows * s.cols))
+            let before = panelKernelUseAVX512(false)
+            let portable = packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols)
+            panelKernelUseAVX512(true)
+            let vector = packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols)
+            panelKernelUseAVX512(before)
+            #expect(portable.map(\.bitPattern) == vector.map(\.bitPattern), "T \(s.T) rows \(s.rows) cols \(s.cols)")
+        }
+    }
+
+    @Test func unpackedMultiplyIsSgemmAndRowsSurvivePacking() {
+        var rng = Rand(s: 3)
+        let (T, rows, cols) = (5, 40, 24)
+        let x = rng.array(T * cols), w = rng.array(rows * cols)
+        let m = WeightMatrix(Tensor(shape: [rows, cols], values: f32(w)))
+        var y = [Float](repeating: .nan, count: T * rows)
+        f32(x).withUnsafeBufferPointer { xp in
+            y.withUnsafeMutableBufferPointer { m.multiply($0.baseAddress!, xp.baseAddress!, T: T) }
+        }
+        expectClose(y, reference(f32(x).map(Double.init), f32(w).map(Double.init), T: T, rows: rows, cols: cols),
+                    atol: 1e-5, "row-major sgemm path")
+        for packed in [false, true] {
+            if packed { m.pack() }
+            for r in [0, 1, 31, 32, 39] {
+                var row = [Float](repeating: .nan, count: cols)
+                row.withUnsafeMutableBufferPointer { m.copyRow(r, into: $0.baseAddress!, scale: 2) }
+                #expect(row == f32(w)[(r * cols)..<((r + 1) * cols)].map { $0 * 2 }, "row \(r) packed \(packed)")
+            }
+        }
+    }
+}
