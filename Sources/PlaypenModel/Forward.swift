@@ -109,6 +109,25 @@ public struct ForwardResult {
     public var residPost: [Int: [Float]]
 }
 
+/// Consecutive query positions `first ..< first + count` (indices into the call's tokens) whose
+/// rows start at `row` of the query buffer: chunks of all T rows, or runs of the gathered rows.
+struct QueryRun { let row: Int, first: Int, count: Int }
+
+func queryRuns(_ rows: [Int]?, T: Int, maxRun: Int) -> [QueryRun] {
+    guard let rows else {
+        return stride(from: 0, to: T, by: maxRun).map { QueryRun(row: $0, first: $0, count: min(maxRun, T - $0)) }
+    }
+    var runs: [QueryRun] = []
+    for (i, p) in rows.enumerated() {
+        if let last = runs.last, last.first + last.count == p, last.row + last.count == i, last.count < maxRun {
+            runs[runs.count - 1] = QueryRun(row: last.row, first: last.first, count: last.count + 1)
+        } else {
+            runs.append(QueryRun(row: i, first: p, count: 1))
+        }
+    }
+    return runs
+}
+
 /// Per-layer keys (after k_norm and RoPE) and values of every position seen so far.
 public final class KVCache {
     public let capacity: Int
@@ -165,49 +184,72 @@ extension GemmaModel {
         var resid: [Int: [Float]] = [:]
 
         for (t, id) in ids.enumerated() { weights.embed.copyRow(id, into: x.data + t * d, scale: Float(d).squareRoot()) }
+        // The last layer's queries, attention output and MLP only matter at the rows whose logits
+        // are asked for (its keys and values are still computed at every row, for the cache):
+        // skipping the rest is exact and saves a layer's worth of work for a last-position prefill.
+        let lastRowsOnly = lastLayer == c.numLayers - 1 && positions.count < T
+            && !options.captureLayers.contains(lastLayer) && options.residualHook == nil
+        let P = positions.count
+        let xs = Tensor(shape: [P, d]), hs = Tensor(shape: [lastRowsOnly ? P : 0, d])
         for li in 0...lastLayer {
             let w = weights.layers[li]
             let isGlobal = c.layerIsGlobal[li]
             let rope = isGlobal ? globalRope : localRope
             let window = isGlobal ? 0 : c.slidingWindow
-            // attention block: norm, q/k/v projections (k, v straight into the cache), q/k norms, RoPE
+            // attention block: norm, k/v projections straight into the cache, k norm, RoPE
             rmsNormForward(h.data, rstd: nil, x.data, scale: w.inputNorm.data, N: T, C: d, eps: eps)
-            w.q.multiply(q.data, h.data, T: T)
             let kRows = kv.k[li].data + start * KVD, vRows = kv.v[li].data + start * KVD
             w.k.multiply(kRows, h.data, T: T)
             w.v.multiply(vRows, h.data, T: T)
-            rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: T * H, C: D, eps: eps)
             rmsNormForward(kRows, rstd: nil, kRows, scale: w.kNorm.data, N: T * KVH, C: D, eps: eps)
             rope.cos.withUnsafeBufferPointer { cp in
                 rope.sin.withUnsafeBufferPointer { sp in
-                    ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D)
                     ropeForward(kRows, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: KVH, D: D)
                 }
             }
-            // queries in chunks; sliding layers only look at the keys inside their window
-            var t0 = 0
-            while t0 < T {
-                let n = min(chunk, T - t0)
-                let firstPos = start + t0
-                let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
-                let kEnd = firstPos + n
-                attentionForward(att.data + t0 * HD, probs: probs.data, q: q.data + t0 * HD,
-                                 k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
-                                 T: n, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
-                                 window: window, scale: scale)
-                t0 += n
+            // the query rows: every row, or (last layer) the requested ones, gathered into xs
+            let rows = li == c.numLayers - 1 && lastRowsOnly ? positions : nil
+            let n = rows?.count ?? T
+            let xr = rows == nil ? x : xs
+            if let rows {
+                for (i, p) in rows.enumerated() {
+                    (xs.data + i * d).update(from: x.data + p * d, count: d)
+                    (h.data + i * d).update(from: h.data + p * d, count: d)  // i <= p: no overlap ahead
+                }
             }
-            w.o.multiply(h.data, att.data, T: T)
-            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: T, C: d, eps: eps)
-            residualAdd(x.data, h.data, N: T * d)
+            w.q.multiply(q.data, h.data, T: n)
+            rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: n * H, C: D, eps: eps)
+            rope.cos.withUnsafeBufferPointer { cp in
+                rope.sin.withUnsafeBufferPointer { sp in
+                    let half = D / 2
+                    for (i, p) in (rows ?? Array(0..<T)).enumerated() where rows != nil {
+                        ropeForward(q.data + i * HD, cos: cp.baseAddress! + p * half, sin: sp.baseAddress! + p * half,
+                                    T: 1, nHeads: H, D: D)
+                    }
+                    if rows == nil { ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D) }
+                }
+            }
+            // queries in runs of consecutive positions; sliding layers only look at the keys inside their window
+            for run in queryRuns(rows, T: T, maxRun: chunk) {
+                let firstPos = start + run.first
+                let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
+                let kEnd = firstPos + run.count
+                attentionForward(att.data + run.row * HD, probs: probs.data, q: q.data + run.row * HD,
+                                 k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
+                                 T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
+                                 window: window, scale: scale)
+            }
+            w.o.multiply(h.data, att.data, T: n)
+            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)
+            residualAdd(xr.data, h.data, N: n * d)
             // MLP block
-            rmsNormForward(h.data, rstd: nil, x.data, scale: w.preFeedforwardNorm.data, N: T, C: d, eps: eps)
-            w.gate.multiply(gate.data, h.data, T: T)
-            w.up.multiply(up.data, h.data, T: T)
-            gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: T * I)
-            w.down.multiply(h.data, gate.data, T: T)
-            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postFeedforwardNorm.data, N: T, C: d, eps: eps)
-            residualAdd(x.data, h.data, N: T * d)
+            rmsNormForward(h.data, rstd: nil, xr.data, scale: w.preFeedforwardNorm.data, N: n, C: d, eps: eps)
+            w.gate.multiply(gate.data, h.data, T: n)
+            w.up.multiply(up.data, h.data, T: n)
+            gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: n * I)
+            w.down.multiply(h.data, gate.data, T: n)
+            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postFeedforwardNorm.data, N: n, C: d, eps: eps)
+            residualAdd(xr.data, h.data, N: n * d)
             if options.captureLayers.contains(li) { resid[li] = x.array }
             if let hook = options.residualHook { try hook(li, UnsafeBufferPointer(x.buffer)) }
         }
@@ -216,15 +258,13 @@ extension GemmaModel {
             return ForwardResult(logits: [], logitPositions: [], residPost: resid)
         }
         // final norm and tied head, only at the requested rows
-        let P = positions.count
-        let rows = Tensor(shape: [P, d])
-        for (i, p) in positions.enumerated() {
-            (rows.data + i * d).update(from: x.data + p * d, count: d)
+        if !lastRowsOnly {
+            for (i, p) in positions.enumerated() { (xs.data + i * d).update(from: x.data + p * d, count: d) }
         }
-        rmsNormForward(rows.data, rstd: nil, rows.data, scale: weights.finalNorm.data, N: P, C: d, eps: eps)
-        var logits = [Float](repeating: 0, count: P * c.vocabSize)
-        logits.withUnsafeMutableBufferPointer { L in
-            weights.embed.multiply(L.baseAddress!, rows.data, T: P)
+        rmsNormForward(xs.data, rstd: nil, xs.data, scale: weights.finalNorm.data, N: P, C: d, eps: eps)
+        let logits = [Float](unsafeUninitializedCapacity: P * c.vocabSize) { buffer, initialized in
+            weights.embed.multiply(buffer.baseAddress!, xs.data, T: P)
+            initialized = P * c.vocabSize
         }
         return ForwardResult(logits: logits, logitPositions: positions, residPost: resid)
     }

@@ -40,6 +40,26 @@ import Testing
         #expect(maxAbsDiff(r.residPost[3]![...], last[...]) <= 1e-4, "resid_post(3)")
     }
 
+    /// With some positions asked for, the last layer runs its queries and MLP at those rows only:
+    /// unsorted, repeated and consecutive positions give the rows of the full forward.
+    @Test(arguments: [false, true]) func lastLayerAtRequestedRowsEqualsFullForward(packed: Bool) throws {
+        let ids = try golden.ints("ids")
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        if packed { model.packForInference() }
+        let V = model.config.vocabSize
+        let full = try model.forward(ids).logits
+        let positions = [5, 0, 5, 6, 7, ids.count - 1]
+        let sub = try model.forward(ids, options: ForwardOptions(logitPositions: positions)).logits
+        for (i, p) in positions.enumerated() {
+            let d = maxAbsDiff(sub[(i * V)..<((i + 1) * V)], full[(p * V)..<((p + 1) * V)])
+            #expect(d <= 1e-5, "position \(p): max |Δlogit| = \(d)")
+        }
+        let cache = KVCache(config: model.config, capacity: ids.count)
+        _ = try model.forward(Array(ids[0..<10]), cache: cache, options: ForwardOptions(logitPositions: [9]))
+        let next = try model.forward(Array(ids[10...]), cache: cache, options: ForwardOptions(logitPositions: [0])).logits
+        #expect(maxAbsDiff(next[...], full[(10 * V)..<(11 * V)]) <= 1e-5, "decoding after a pruned prefill")
+    }
+
     @Test func logitsOnlyAtRequestedPositionsAndStopAfterLayer() throws {
         let ids = try golden.ints("ids")
         let ref = try golden.floats("logits").array
