@@ -1,9 +1,9 @@
-// Matrix product against weights packed once into panels (see cpanelgemm.h).
+// Matrix products whose right-hand side is read in panels of 32 columns (see cpanelgemm.h).
 //
 // Why not sgemm: OpenBLAS packs both operands on every call. For inference the weights never
 // change, so packing them once at load and running a register-blocked kernel straight over the
 // panels measured 213 GFLOP/s against OpenBLAS's 171-194 at the Gemma-3 270M's projection shapes
-// (384 x 640 x 256..2048, both cores; scripts in docs/performance.md).
+// (384 x 640 x 256..2048, both cores: `make bench-kernel`).
 #include "cpanelgemm.h"
 #include <string.h>
 #if defined(__x86_64__)
@@ -14,18 +14,14 @@ size_t pp_panel_floats(size_t N, size_t K) {
     return (N + PP_PANEL_WIDTH - 1) / PP_PANEL_WIDTH * PP_PANEL_WIDTH * K;
 }
 
-void pp_pack_panels(float *panels, const float *w, size_t N, size_t K) {
+void pp_pack_panels(float *panels, const float *w, size_t N, size_t K, size_t ldw) {
     size_t np = (N + PP_PANEL_WIDTH - 1) / PP_PANEL_WIDTH;
     for (size_t p = 0; p < np; p++) {
         float *dst = panels + p * PP_PANEL_WIDTH * K;
         for (size_t j = 0; j < PP_PANEL_WIDTH; j++) {
             size_t n = p * PP_PANEL_WIDTH + j;
-            if (n < N) {
-                const float *row = w + n * K;
-                for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = row[k];
-            } else {
-                for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = 0;
-            }
+            const float *row = w + n * ldw;
+            for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = n < N ? row[k] : 0;
         }
     }
 }
@@ -49,7 +45,7 @@ void pp_pack_panels_in_place(float *w, size_t K, size_t panelBegin, size_t panel
 
 // ---- portable kernel: one row at a time, the 32 outputs of a panel in a local array --------------
 static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
-                                size_t K, size_t T, size_t valid) {
+                                size_t ldb, size_t K, size_t T, size_t valid) {
     for (size_t t = 0; t < T; t++) {
         float total[PP_PANEL_WIDTH] = {0};
         const float *a = inp + t * ldi;
@@ -57,10 +53,10 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
             size_t k1 = K - k0 < PP_K_BLOCK ? K : k0 + PP_K_BLOCK;
             float acc[PP_PANEL_WIDTH] = {0};
             for (size_t k = k0; k < k1; k++) {
-                const float *b = B + k * PP_PANEL_WIDTH;
-                for (size_t j = 0; j < PP_PANEL_WIDTH; j++) acc[j] = __builtin_fmaf(a[k], b[j], acc[j]);
+                const float *b = B + k * ldb;
+                for (size_t j = 0; j < valid; j++) acc[j] = __builtin_fmaf(a[k], b[j], acc[j]);
             }
-            for (size_t j = 0; j < PP_PANEL_WIDTH; j++) total[j] = k0 == 0 ? acc[j] : total[j] + acc[j];
+            for (size_t j = 0; j < valid; j++) total[j] = k0 == 0 ? acc[j] : total[j] + acc[j];
         }
         memcpy(out + t * ldo, total, valid * sizeof(float));
     }
@@ -68,20 +64,20 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
 
 #if defined(__x86_64__)
 // ---- AVX-512 kernel: MR rows x 32 outputs in 2*MR zmm accumulators; the row's input value is
-// broadcast, the panel's 32 weights of input k are two loads. MR = 8 measured best (8..10 equal,
+// broadcast, the panel's 32 values of input k are two loads. MR = 8 measured best (8..10 equal,
 // 12 and 14 slower: register pressure; 8 x 48 slower: three loads per broadcast).
 #define PP_MR 8
 #define DEFINE_TILE(MR)                                                                                   \
 __attribute__((target("avx512f")))                                                                        \
-static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const float *B, size_t K,       \
-                     __mmask16 m0, __mmask16 m1) {                                                        \
+static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const float *B, size_t ldb,     \
+                     size_t K, __mmask16 m0, __mmask16 m1) {                                              \
     for (size_t k0 = 0; k0 < K || k0 == 0; k0 += PP_K_BLOCK) {                                            \
         size_t k1 = K - k0 < PP_K_BLOCK ? K : k0 + PP_K_BLOCK;                                            \
         __m512 c0[MR], c1[MR];                                                                            \
         _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {                                \
             c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }                                   \
         for (size_t k = k0; k < k1; k++) {                                                                \
-            __m512 b0 = _mm512_loadu_ps(B + k * PP_PANEL_WIDTH), b1 = _mm512_loadu_ps(B + k * PP_PANEL_WIDTH + 16); \
+            __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16); \
             _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {                            \
                 __m512 x = _mm512_set1_ps(a[i * lda + k]);                                                \
                 c0[i] = _mm512_fmadd_ps(x, b0, c0[i]); c1[i] = _mm512_fmadd_ps(x, b1, c1[i]); }           \
@@ -98,21 +94,21 @@ DEFINE_TILE(5) DEFINE_TILE(6) DEFINE_TILE(7) DEFINE_TILE(8)
 
 __attribute__((target("avx512f")))
 static void panel_rows_avx512(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
-                              size_t K, size_t T, size_t valid) {
+                              size_t ldb, size_t K, size_t T, size_t valid) {
     __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
     __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
     size_t t = 0;
-    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, K, m0, m1);
+    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1);
     const float *a = inp + t * ldi;
     float *o = out + t * ldo;
     switch (T - t) {
-    case 7: tile7(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 6: tile6(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 5: tile5(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 4: tile4(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 3: tile3(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 2: tile2(o, ldo, a, ldi, B, K, m0, m1); break;
-    case 1: tile1(o, ldo, a, ldi, B, K, m0, m1); break;
+    case 7: tile7(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 6: tile6(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 5: tile5(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 4: tile4(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 3: tile3(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 2: tile2(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 1: tile1(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
     default: break;
     }
 }
@@ -139,19 +135,19 @@ int pp_panel_gemm_use_avx512(int enable) {
     return previous;
 }
 
-void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *panels,
-                   size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd) {
+void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *b, size_t ldb,
+                   size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd) {
     int avx512 = avx512_selected();
     for (size_t p = panelBegin; p < panelEnd; p++) {
         size_t n0 = p * PP_PANEL_WIDTH;
         if (n0 >= N) break;
         size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
-        const float *B = panels + p * PP_PANEL_WIDTH * K;
+        const float *B = b + p * panelStride;
 #if defined(__x86_64__)
-        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, K, T, valid); continue; }
+        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid); continue; }
 #else
         (void)avx512;
 #endif
-        panel_rows_portable(out + n0, ldo, inp, ldi, B, K, T, valid);
+        panel_rows_portable(out + n0, ldo, inp, ldi, B, ldb, K, T, valid);
     }
 }

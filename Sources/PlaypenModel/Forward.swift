@@ -176,6 +176,7 @@ extension GemmaModel {
         let gate = Tensor(shape: [T, I]), up = Tensor(shape: [T, I])
         let chunk = min(T, 256)
         let probs = Tensor(shape: [H, chunk, start + T])
+        let keyPanels = Tensor(shape: [attentionKeyPanelFloats(Tk: start + T, D: D, KV: KVH)])
         let pos = Array(start..<(start + T))
         let globalRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeTheta, D: D))
         let localRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeLocalTheta, D: D))
@@ -234,7 +235,8 @@ extension GemmaModel {
                 let firstPos = start + run.first
                 let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
                 let kEnd = firstPos + run.count
-                attentionForward(att.data + run.row * HD, probs: probs.data, q: q.data + run.row * HD,
+                attentionForwardPanels(att.data + run.row * HD, probs: probs.data, keyPanels: keyPanels.data,
+                                 q: q.data + run.row * HD,
                                  k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
                                  T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
                                  window: window, scale: scale)

@@ -43,7 +43,7 @@ public final class WeightMatrix: @unchecked Sendable {
             }
         } else {
             let packed = Tensor(uninitializedShape: [pp_panel_floats(rows, cols)])
-            pp_pack_panels(packed.data, storage.data, rows, cols)
+            pp_pack_panels(packed.data, storage.data, rows, cols, cols)
             storage = packed
         }
         isPacked = true
@@ -60,7 +60,7 @@ public final class WeightMatrix: @unchecked Sendable {
         let o = SendablePointer(out), i = SendablePointer(inp), w = SendablePointer(storage.data)
         let (r, c) = (rows, cols)
         parallelChunks(panelCount, minChunk: 1) { lo, hi in
-            pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, c, T, r, lo, hi)
+            pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, Int(PP_PANEL_WIDTH), Int(PP_PANEL_WIDTH) * c, c, T, r, lo, hi)
         }
     }
 
