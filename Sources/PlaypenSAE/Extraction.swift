@@ -74,6 +74,11 @@ public func runExtraction<Samples: Sequence>(
     progress: (Int, Int) -> Void = { _, _ in }
 ) throws where Samples.Element == ExtractionSample {
     try validateJobs(jobs, hiddenSize: model.hiddenSize, layerCount: model.layerCount)
+    let jobs = jobs.map { job in
+        var packed = job
+        packed.sae.packEncoder()
+        return packed
+    }
     let layers = Array(Set(jobs.map(\.layer))).sorted()
     let writers = try jobs.map {
         try PerSampleWriter(directory: $0.output, saeId: $0.id, dSAE: $0.sae.dSAE, layer: $0.layer, options: options)

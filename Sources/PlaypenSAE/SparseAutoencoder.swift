@@ -29,7 +29,7 @@ public struct SparseAutoencoder: Sendable {
     public var architecture: SAEArchitecture
     public let dIn: Int
     public let dSAE: Int
-    public var wEnc: [Float]
+    public var wEnc: [Float] { didSet { packedEncoder = nil } }
     public var bEnc: [Float]
     public var threshold: [Float]
     public var wDec: [Float]
@@ -43,6 +43,8 @@ public struct SparseAutoencoder: Sendable {
     /// Where it was loaded from, and the raw config, for manifests and summaries.
     public var source: String
     public var config: [String: String]
+    /// W_encᵀ packed for the inference kernel (`packEncoder()`), dropped whenever `wEnc` changes.
+    private var packedEncoder: WeightMatrix?
 
     public init(architecture: SAEArchitecture, dIn: Int, dSAE: Int, wEnc: [Float], bEnc: [Float],
                 threshold: [Float] = [], wDec: [Float], bDec: [Float], applyBDecToInput: Bool = false,
@@ -96,12 +98,32 @@ public struct SparseAutoencoder: Sendable {
     // -----------------------------------------------------------------------------------------
     // MARK: Encode / decode
 
-    /// Pre-activations `x·W_enc + b_enc` for `tokens` rows of `x` [tokens, dIn]: one sgemm.
+    /// Packs W_encᵀ for the panel kernel, which `preActivations` then uses (extraction encodes many
+    /// batches with fixed weights); training, which changes W_enc every step, leaves it unpacked.
+    public mutating func packEncoder() {
+        let transposed = Tensor(uninitializedShape: [dSAE, dIn])
+        for i in 0..<dIn { for j in 0..<dSAE { transposed[j * dIn + i] = wEnc[i * dSAE + j] } }
+        let matrix = WeightMatrix(transposed)
+        matrix.pack()
+        packedEncoder = matrix
+    }
+
+    /// Pre-activations `x·W_enc + b_enc` for `tokens` rows of `x` [tokens, dIn]: one product
+    /// (sgemm onto the bias, or the panel kernel and then the bias once the encoder is packed).
     public func preActivations(_ x: UnsafeBufferPointer<Float>, tokens: Int, into pre: UnsafeMutableBufferPointer<Float>) {
         precondition(x.count >= tokens * dIn && pre.count >= tokens * dSAE)
         if tokens == 0 { return }
-        for t in 0..<tokens { _ = UnsafeMutableBufferPointer(rebasing: pre[(t * dSAE)..<((t + 1) * dSAE)]).update(fromContentsOf: bEnc) }
+        if packedEncoder == nil {
+            for t in 0..<tokens { _ = UnsafeMutableBufferPointer(rebasing: pre[(t * dSAE)..<((t + 1) * dSAE)]).update(fromContentsOf: bEnc) }
+        }
         func gemm(_ a: UnsafePointer<Float>) {
+            if let packedEncoder {
+                packedEncoder.multiply(pre.baseAddress!, a, T: tokens)
+                bEnc.withUnsafeBufferPointer { b in
+                    for t in 0..<tokens { residualAdd(pre.baseAddress! + t * dSAE, b.baseAddress!, N: dSAE) }
+                }
+                return
+            }
             wEnc.withUnsafeBufferPointer { w in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(dSAE), Int32(dIn),
                             1, a, Int32(dIn), w.baseAddress!, Int32(dSAE), 1, pre.baseAddress!, Int32(dSAE))

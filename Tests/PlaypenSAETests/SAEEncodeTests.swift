@@ -49,9 +49,11 @@ let toyX: [Float] = [1, 1, 1, 0.2, 0.1, 0.3, 2, 0, -1, 0, 1, 2]
         #expect(maxAbsDiff(Array(xhat[9..<12]), [2.6, 2.0, 0.4]) < 1e-6)
     }
 
-    @Test func jumpReLUOnSyntheticGemmaScope2MatchesNumpy() throws {
+    /// Unpacked (sgemm, as training encodes) and packed (the panel kernel, as extraction does).
+    @Test(arguments: [false, true]) func jumpReLUOnSyntheticGemmaScope2MatchesNumpy(packed: Bool) throws {
         let g = try golden()
-        let sae = try SparseAutoencoder.load(path: saeFixtures + "/gs2")
+        var sae = try SparseAutoencoder.load(path: saeFixtures + "/gs2")
+        if packed { sae.packEncoder() }
         #expect(sae.architecture == .jumpReLU && sae.dIn == 64 && sae.dSAE == 256 && sae.layer == 3)
         let x = g["x"]!
         let codes = try sae.encode(x.values, tokens: x.shape[0])
@@ -61,6 +63,10 @@ let toyX: [Float] = [1, 1, 1, 0.2, 0.1, 0.3, 2, 0, -1, 0, 1, 2]
         #expect(zip(codes, expected).allSatisfy { ($0 > 0) == ($1 > 0) })
         let l0 = Double(codes.filter { $0 > 0 }.count) / Double(x.shape[0])
         #expect(abs(l0 - (try goldenJSON()["mean_l0_jumprelu"] as! Double)) < 1e-9)
+        // a changed W_enc drops the packed copy: zero weights leave b_enc where it passes the threshold
+        sae.wEnc = [Float](repeating: 0, count: sae.wEnc.count)
+        let biasOnly = try sae.encode(Array(x.values[0..<sae.dIn]), tokens: 1)
+        #expect(biasOnly == zip(sae.bEnc, sae.threshold).map { $0 > $1 ? $0 : 0 })
     }
 
     @Test func gemmaScope1StoredAndDeflatedLoadTheSameWeights() throws {
@@ -74,9 +80,10 @@ let toyX: [Float] = [1, 1, 1, 0.2, 0.1, 0.3, 2, 0, -1, 0, 1, 2]
         }
     }
 
-    @Test func saeLensTopKWithDecoderNormRescaleMatchesNumpy() throws {
+    @Test(arguments: [false, true]) func saeLensTopKWithDecoderNormRescaleMatchesNumpy(packed: Bool) throws {
         let g = try golden()
-        let sae = try SparseAutoencoder.load(path: saeFixtures + "/saelens_topk")
+        var sae = try SparseAutoencoder.load(path: saeFixtures + "/saelens_topk")
+        if packed { sae.packEncoder() }
         #expect(sae.architecture == .topK(k: 8) && sae.applyBDecToInput && sae.rescaleActsByDecoderNorm && sae.layer == 3)
         let x = g["x"]!
         let codes = try sae.encode(x.values, tokens: x.shape[0])
