@@ -26,6 +26,18 @@ void pp_pack_panels(float *panels, const float *w, size_t N, size_t K, size_t ld
     }
 }
 
+void pp_pack_panels_from_columns(float *panels, const float *b, size_t K, size_t N, size_t ldb) {
+    size_t np = (N + PP_PANEL_WIDTH - 1) / PP_PANEL_WIDTH;
+    for (size_t p = 0; p < np; p++) {
+        size_t n0 = p * PP_PANEL_WIDTH, valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
+        float *dst = panels + p * PP_PANEL_WIDTH * K;
+        for (size_t k = 0; k < K; k++) {
+            memcpy(dst + k * PP_PANEL_WIDTH, b + k * ldb + n0, valid * sizeof(float));
+            for (size_t j = valid; j < PP_PANEL_WIDTH; j++) dst[k * PP_PANEL_WIDTH + j] = 0;
+        }
+    }
+}
+
 void pp_pack_panels_in_place(float *w, size_t K, size_t panelBegin, size_t panelEnd, float *scratch) {
     for (size_t p = panelBegin; p < panelEnd; p++) {
         float *block = w + p * PP_PANEL_WIDTH * K;

@@ -101,11 +101,9 @@ public struct SparseAutoencoder: Sendable {
     /// Packs W_encᵀ for the panel kernel, which `preActivations` then uses (extraction encodes many
     /// batches with fixed weights); training, which changes W_enc every step, leaves it unpacked.
     public mutating func packEncoder() {
-        let transposed = Tensor(uninitializedShape: [dSAE, dIn])
-        for i in 0..<dIn { for j in 0..<dSAE { transposed[j * dIn + i] = wEnc[i * dSAE + j] } }
-        let matrix = WeightMatrix(transposed)
-        matrix.pack()
-        packedEncoder = matrix
+        packedEncoder = wEnc.withUnsafeBufferPointer {
+            WeightMatrix(packingTransposeOf: $0.baseAddress!, rows: dSAE, cols: dIn)
+        }
     }
 
     /// Pre-activations `x·W_enc + b_enc` for `tokens` rows of `x` [tokens, dIn]: one product

@@ -198,9 +198,11 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
 }
 
 /// `attentionForward` for forward-only callers, on the panel kernel instead of sgemm: the keys are
-/// packed into panels once per call (`keyPanels`: `attentionKeyPanelFloats(Tk:D:KV:)` floats),
-/// scores and outputs come from `pp_panel_gemm` over both cores, and the scale is applied to the
-/// visible scores in the softmax. Same blocks, masks and result layout as `attentionForward`.
+/// packed into panels once per call (`keyPanels`: `attentionKeyPanelFloats(Tk:D:KV:)` floats), and
+/// the query blocks are shared out between the cores, largest first, each block's scores, softmax
+/// (the scale applied to the visible scores) and outputs on one core: the blocks write disjoint
+/// parts of `probs` and `out`, and a block is too small to split again. Same blocks, masks and
+/// result layout as `attentionForward`.
 public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: FloatPtr, q: ConstFloatPtr,
                                    k: ConstFloatPtr, v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int,
                                    H: Int, KV: Int, D: Int, window: Int, scale: Float,
@@ -208,31 +210,26 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
     let width = Int(PP_PANEL_WIDTH), panelFloats = pp_panel_floats(Tk, D)
     for g in 0..<KV { pp_pack_panels(keyPanels + g * panelFloats, k + g * D, Tk, D, KV * D) }
     let group = H / KV
-    /// out[rows, N] = inp[rows, K] · B over the panels first ..< last, split between the cores.
-    func product(_ out: FloatPtr, ldo: Int, _ inp: ConstFloatPtr, ldi: Int, _ b: ConstFloatPtr, ldb: Int,
-                 panelStride: Int, K: Int, rows: Int, N: Int, panels: Range<Int>) {
-        let o = SendablePointer(out), i = SendablePointer(inp), bp = SendablePointer(b)
-        parallelChunks(panels.count, minChunk: 1) { lo, hi in
-            pp_panel_gemm(o.pointer!, ldo, i.const!, ldi, bp.const!, ldb, panelStride, K, rows, N,
-                          panels.lowerBound + lo, panels.lowerBound + hi)
-        }
-    }
-    for block in attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock) {
-        let (t0, n, kLo, w) = (block.t0, block.rows, block.kLo, block.keys)
-        let keyPanelRange = (kLo / width)..<((kLo + w + width - 1) / width)
-        let valuePanelRange = 0..<((D + width - 1) / width)
+    let blocks = attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock)
+        .sorted { $0.keys * $0.rows > $1.keys * $1.rows }
+    let (o, qp, kp, vp, sp) = (SendablePointer(out), SendablePointer(q), SendablePointer(keyPanels),
+                              SendablePointer(v), SendablePointer(probs))
+    DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+        let (t0, n, kLo, w) = (blocks[b].t0, blocks[b].rows, blocks[b].kLo, blocks[b].keys)
+        let keyPanels = (kLo / width)..<((kLo + w + width - 1) / width)
+        let valuePanels = (D + width - 1) / width
         // MQA: all heads' rows of the block against the one key head; GQA: one head at a time
-        let heads: [(rows: Int, qRow: ConstFloatPtr, ldq: Int, S: FloatPtr, g: Int, outRow: FloatPtr, ldo: Int)] =
-            KV == 1 ? [(n * H, q + t0 * H * D, D, probs + t0 * H * Tk, 0, out + t0 * H * D, D)]
-                    : (0..<H).map { h in (n, q + t0 * H * D + h * D, H * D, probs + (h * T + t0) * Tk, h / group,
-                                          out + t0 * H * D + h * D, H * D) }
-        for head in heads {
-            product(head.S, ldo: Tk, head.qRow, ldi: head.ldq, keyPanels + head.g * panelFloats, ldb: width,
-                    panelStride: width * D, K: D, rows: head.rows, N: Tk, panels: keyPanelRange)
-            maskedSoftmaxRows(head.S, rows: head.rows, Tk: Tk, rowsPerPosition: KV == 1 ? H : 1,
-                              qOffset: qOffset + t0, window: window, scale: scale)
-            product(head.outRow, ldo: head.ldo, head.S + kLo, ldi: Tk, v + kLo * KV * D + head.g * D, ldb: KV * D,
-                    panelStride: width, K: w, rows: head.rows, N: D, panels: valuePanelRange)
+        for h in 0..<(KV == 1 ? 1 : H) {
+            let g = KV == 1 ? 0 : h / group
+            let rows = KV == 1 ? n * H : n, ldq = KV == 1 ? D : H * D
+            let qRows = qp.const! + t0 * H * D + (KV == 1 ? 0 : h * D)
+            let S = sp.pointer! + (KV == 1 ? t0 * H * Tk : (h * T + t0) * Tk)
+            pp_panel_gemm(S, Tk, qRows, ldq, kp.const! + g * panelFloats, width, width * D, D, rows, Tk,
+                          keyPanels.lowerBound, keyPanels.upperBound)
+            maskedSoftmaxRows(S, 0..<rows, Tk: Tk, rowsPerPosition: KV == 1 ? H : 1, qOffset: qOffset + t0,
+                              window: window, scale: scale)
+            pp_panel_gemm(o.pointer! + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
+                          vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels)
         }
     }
 }
@@ -267,20 +264,26 @@ public func attentionBlocks(T: Int, Tk: Int, qOffset: Int, window: Int, queryBlo
 
 /// Causal/windowed softmax in place over `rows` score rows of width Tk; row r belongs to query
 /// position qOffset + r / rowsPerPosition. Masked entries become 0.
-func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int,
-                       scale: Float = 1) {
+func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int) {
     let scores = SendablePointer(S)
     parallelChunks(rows, minChunk: max(1, elementwiseChunk / max(Tk, 1))) { r0, r1 in
-        for r in r0..<r1 {
-            let row = scores.pointer! + r * Tk
-            let p = qOffset + r / rowsPerPosition
-            let hi = min(Tk - 1, p)
-            let lo = window > 0 ? max(0, p - window + 1) : 0
-            if scale != 1 { scaleInPlace(row + lo, count: hi - lo + 1, by: scale) }
-            softmaxInPlace(row + lo, count: hi - lo + 1)
-            if lo > 0 { row.update(repeating: 0, count: lo) }
-            if hi + 1 < Tk { (row + hi + 1).update(repeating: 0, count: Tk - hi - 1) }
-        }
+        maskedSoftmaxRows(scores.pointer!, r0..<r1, Tk: Tk, rowsPerPosition: rowsPerPosition, qOffset: qOffset,
+                          window: window, scale: 1)
+    }
+}
+
+/// The rows `range` of `maskedSoftmaxRows`, on the calling thread, the visible scores first multiplied by `scale`.
+func maskedSoftmaxRows(_ S: FloatPtr, _ range: Range<Int>, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int,
+                       scale: Float) {
+    for r in range {
+        let row = S + r * Tk
+        let p = qOffset + r / rowsPerPosition
+        let hi = min(Tk - 1, p)
+        let lo = window > 0 ? max(0, p - window + 1) : 0
+        if scale != 1 { scaleInPlace(row + lo, count: hi - lo + 1, by: scale) }
+        softmaxInPlace(row + lo, count: hi - lo + 1)
+        if lo > 0 { row.update(repeating: 0, count: lo) }
+        if hi + 1 < Tk { (row + hi + 1).update(repeating: 0, count: Tk - hi - 1) }
     }
 }
 

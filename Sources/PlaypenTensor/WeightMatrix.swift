@@ -20,6 +20,16 @@ public final class WeightMatrix: @unchecked Sendable {
         storage = tensor
     }
 
+    /// The packed matrix W = Bᵀ for B `[cols, rows]` row-major (e.g. an SAE's W_enc [d_in, d_sae]
+    /// for `y = x · W_enc`): the panels are runs of B's rows, so no transpose is needed.
+    public init(packingTransposeOf b: ConstFloatPtr, rows: Int, cols: Int) {
+        self.rows = rows
+        self.cols = cols
+        storage = Tensor(uninitializedShape: [pp_panel_floats(rows, cols)])
+        pp_pack_panels_from_columns(storage.data, b, cols, rows, rows)
+        isPacked = true
+    }
+
     public var count: Int { rows * cols }
     public var shape: [Int] { [rows, cols] }
     private static let panelWidth = Int(PP_PANEL_WIDTH)

@@ -162,6 +162,12 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
                          H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock)
         let ref = refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale)
         expectClose(out, ref, atol: 1e-5, "attention forward w=\(window)")
+        var panelOut = [Float](repeating: .nan, count: T * H * D), panelProbs = [Float](repeating: .nan, count: H * T * Tk)
+        var keyPanels = [Float](repeating: .nan, count: attentionKeyPanelFloats(Tk: Tk, D: D, KV: KV))
+        attentionForwardPanels(&panelOut, probs: &panelProbs, keyPanels: &keyPanels, q: f32(q), k: f32(k), v: f32(v),
+                               T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: Float(scale),
+                               queryBlock: queryBlock)
+        expectClose(panelOut, ref, atol: 1e-5, "attention forward on panels w=\(window)")
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
         var dv = [Float](repeating: 0, count: v.count)
         var scratch = [Float](repeating: .nan, count: attentionBackwardScratchCount(T: T, Tk: Tk, H: H, queryBlock: queryBlock))
@@ -174,6 +180,21 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         expectClose(dq, fdGradient(q) { loss($0, k, v) }, atol: 5e-5, "attention dq")
         expectClose(dk, fdGradient(k) { loss(q, $0, v) }, atol: 5e-5, "attention dk")
         expectClose(dv, fdGradient(v) { loss(q, k, $0) }, atol: 5e-5, "attention dv")
+    }
+
+    /// Keys across several 32-key panels, blocks starting mid-panel (window, qOffset), MQA and GQA.
+    @Test(arguments: [(0, 0, 1, 16), (20, 30, 1, 16), (20, 30, 2, 64), (0, 30, 2, 7), (45, 0, 1, 64)])
+    func attentionOnPanelsAcrossPanelBoundaries(window: Int, qOffset: Int, KV: Int, queryBlock: Int) {
+        var r = Rand(s: 40 + UInt64(window + qOffset + KV))
+        let T = 40, H = 4, D = 8, Tk = T + qOffset, scale = 0.3
+        let q = r.array(T * H * D, 2), k = r.array(Tk * KV * D, 2), v = r.array(Tk * KV * D)
+        var out = [Float](repeating: .nan, count: T * H * D), probs = [Float](repeating: .nan, count: H * T * Tk)
+        var keyPanels = [Float](repeating: .nan, count: attentionKeyPanelFloats(Tk: Tk, D: D, KV: KV))
+        attentionForwardPanels(&out, probs: &probs, keyPanels: &keyPanels, q: f32(q), k: f32(k), v: f32(v),
+                               T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: Float(scale),
+                               queryBlock: queryBlock)
+        let ref = refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale)
+        expectClose(out, ref, atol: 1e-5, "attention on panels w=\(window) qOffset=\(qOffset) KV=\(KV) block=\(queryBlock)")
     }
 
     @Test func slidingWindowSeesExactlyWindowKeys() {

@@ -60,6 +60,23 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
         }
     }
 
+    /// Packing B = Wᵀ straight from its rows gives the panels packing W does.
+    @Test func packingTheTransposeEqualsPackingTheMatrix() {
+        var rng = Rand(s: 9)
+        for s in Self.shapes {
+            let w = f32(rng.array(s.rows * s.cols)), x = f32(rng.array(s.T * s.cols))
+            var b = [Float](repeating: 0, count: w.count)
+            for r in 0..<s.rows { for k in 0..<s.cols { b[k * s.rows + r] = w[r * s.cols + k] } }
+            let m = b.withUnsafeBufferPointer { WeightMatrix(packingTransposeOf: $0.baseAddress!, rows: s.rows, cols: s.cols) }
+            #expect(m.isPacked)
+            var y = [Float](repeating: .nan, count: s.T * s.rows)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { m.multiply($0.baseAddress!, xp.baseAddress!, T: s.T) }
+            }
+            #expect(y.map(\.bitPattern) == packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols).map(\.bitPattern))
+        }
+    }
+
     @Test func unpackedMultiplyIsSgemmAndRowsSurvivePacking() {
         var rng = Rand(s: 3)
         let (T, rows, cols) = (5, 40, 24)

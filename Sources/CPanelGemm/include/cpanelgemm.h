@@ -15,6 +15,10 @@ size_t pp_panel_floats(size_t N, size_t K);
 /// rows past N in the last panel are zero.
 void pp_pack_panels(float *panels, const float *w, size_t N, size_t K, size_t ldw);
 
+/// Packs B [K x N] (row stride `ldb`), the transpose of the matrix `pp_pack_panels` takes: panel p
+/// is K runs of columns 32p ..< 32p + 32, copied row by row (zero past N).
+void pp_pack_panels_from_columns(float *panels, const float *b, size_t K, size_t N, size_t ldb);
+
 /// Packs panels panelBegin ..< panelEnd of a row-major `N x K` matrix in place, N a multiple of
 /// PP_PANEL_WIDTH: a panel's rows are one contiguous block, transposed through `scratch`
 /// (PP_PANEL_WIDTH * K floats), so packing takes no second copy of the matrix.
