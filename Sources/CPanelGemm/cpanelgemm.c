@@ -1,9 +1,10 @@
 // Matrix products whose right-hand side is read in panels of 32 columns (see cpanelgemm.h).
 //
 // Why not sgemm: OpenBLAS packs both operands on every call. For inference the weights never
-// change, so packing them once at load and running a register-blocked kernel straight over the
-// panels measured 213 GFLOP/s against OpenBLAS's 171-194 at the Gemma-3 270M's projection shapes
-// (384 x 640 x 256..2048, both cores: `make bench-kernel`).
+// change, so they are packed once at load and a register-blocked kernel runs straight over the
+// panels: on the Gemma-3 270M's projections (both cores, `make bench-kernel`) 203-207 GFLOP/s
+// against OpenBLAS's 193-195 for 384-row inputs, 201-205 against 169-173 for 220 rows, and
+// it leaves no BLAS threads spinning beside the element-wise work.
 #include "cpanelgemm.h"
 #include <string.h>
 #if defined(__x86_64__)
@@ -57,7 +58,7 @@ void pp_pack_panels_in_place(float *w, size_t K, size_t panelBegin, size_t panel
 
 // ---- portable kernel: one row at a time, the 32 outputs of a panel in a local array --------------
 static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
-                                size_t ldb, size_t K, size_t T, size_t valid) {
+                                size_t ldb, size_t K, size_t T, size_t valid, const float *bias, const float *floor) {
     for (size_t t = 0; t < T; t++) {
         float total[PP_PANEL_WIDTH] = {0};
         const float *a = inp + t * ldi;
@@ -69,6 +70,10 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
                 for (size_t j = 0; j < valid; j++) acc[j] = __builtin_fmaf(a[k], b[j], acc[j]);
             }
             for (size_t j = 0; j < valid; j++) total[j] = k0 == 0 ? acc[j] : total[j] + acc[j];
+        }
+        for (size_t j = 0; j < valid; j++) {
+            if (bias) total[j] += bias[j];
+            if (floor && !(total[j] > floor[j] && total[j] > 0)) total[j] = 0;
         }
         memcpy(out + t * ldo, total, valid * sizeof(float));
     }
@@ -82,7 +87,7 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
 #define DEFINE_TILE(MR)                                                                                   \
 __attribute__((target("avx512f")))                                                                        \
 static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const float *B, size_t ldb,     \
-                     size_t K, __mmask16 m0, __mmask16 m1) {                                              \
+                     size_t K, __mmask16 m0, __mmask16 m1, const float *bias, const float *floor) {       \
     for (size_t k0 = 0; k0 < K || k0 == 0; k0 += PP_K_BLOCK) {                                            \
         size_t k1 = K - k0 < PP_K_BLOCK ? K : k0 + PP_K_BLOCK;                                            \
         __m512 c0[MR], c1[MR];                                                                            \
@@ -94,10 +99,20 @@ static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const f
                 __m512 x = _mm512_set1_ps(a[i * lda + k]);                                                \
                 c0[i] = _mm512_fmadd_ps(x, b0, c0[i]); c1[i] = _mm512_fmadd_ps(x, b1, c1[i]); }           \
         }                                                                                                 \
+        int last = k1 == K;                                                                               \
+        __m512 bias0 = _mm512_setzero_ps(), bias1 = bias0, floor0 = bias0, floor1 = bias0;               \
+        if (last && bias) { bias0 = _mm512_maskz_loadu_ps(m0, bias); bias1 = _mm512_maskz_loadu_ps(m1, bias + 16); } \
+        if (last && floor) {                                                                              \
+            floor0 = _mm512_max_ps(_mm512_maskz_loadu_ps(m0, floor), floor0);                            \
+            floor1 = _mm512_max_ps(_mm512_maskz_loadu_ps(m1, floor + 16), floor1); }                     \
         _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {                                \
             if (k0 > 0) {                                                                                 \
                 c0[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, out + i * ldo), c0[i]);                  \
                 c1[i] = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, out + i * ldo + 16), c1[i]); }            \
+            if (last && bias) { c0[i] = _mm512_add_ps(c0[i], bias0); c1[i] = _mm512_add_ps(c1[i], bias1); } \
+            if (last && floor) {                                                                          \
+                c0[i] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c0[i], floor0, _CMP_GT_OQ), c0[i]);        \
+                c1[i] = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(c1[i], floor1, _CMP_GT_OQ), c1[i]); }      \
             _mm512_mask_storeu_ps(out + i * ldo, m0, c0[i]); _mm512_mask_storeu_ps(out + i * ldo + 16, m1, c1[i]); } \
     }                                                                                                     \
 }
@@ -106,21 +121,21 @@ DEFINE_TILE(5) DEFINE_TILE(6) DEFINE_TILE(7) DEFINE_TILE(8)
 
 __attribute__((target("avx512f")))
 static void panel_rows_avx512(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
-                              size_t ldb, size_t K, size_t T, size_t valid) {
+                              size_t ldb, size_t K, size_t T, size_t valid, const float *bias, const float *floor) {
     __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
     __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
     size_t t = 0;
-    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1);
+    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1, bias, floor);
     const float *a = inp + t * ldi;
     float *o = out + t * ldo;
     switch (T - t) {
-    case 7: tile7(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 6: tile6(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 5: tile5(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 4: tile4(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 3: tile3(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 2: tile2(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
-    case 1: tile1(o, ldo, a, ldi, B, ldb, K, m0, m1); break;
+    case 7: tile7(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 6: tile6(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 5: tile5(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 4: tile4(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 3: tile3(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 2: tile2(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 1: tile1(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
     default: break;
     }
 }
@@ -148,7 +163,8 @@ int pp_panel_gemm_use_avx512(int enable) {
 }
 
 void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *b, size_t ldb,
-                   size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd) {
+                   size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
+                   const float *bias, const float *floor) {
     int avx512 = avx512_selected();
     for (size_t p = panelBegin; p < panelEnd; p++) {
         size_t n0 = p * PP_PANEL_WIDTH;
@@ -156,10 +172,11 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
         size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
         const float *B = b + p * panelStride;
 #if defined(__x86_64__)
-        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid); continue; }
+        const float *bn = bias ? bias + n0 : 0, *fn = floor ? floor + n0 : 0;
+        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bn, fn); continue; }
 #else
         (void)avx512;
 #endif
-        panel_rows_portable(out + n0, ldo, inp, ldi, B, ldb, K, T, valid);
+        panel_rows_portable(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bias ? bias + n0 : 0, floor ? floor + n0 : 0);
     }
 }

@@ -98,59 +98,72 @@ public struct SparseAutoencoder: Sendable {
     // -----------------------------------------------------------------------------------------
     // MARK: Encode / decode
 
-    /// Packs W_encᵀ for the panel kernel, which `preActivations` then uses (extraction encodes many
-    /// batches with fixed weights); training, which changes W_enc every step, leaves it unpacked.
+    /// Packs W_encᵀ for the panel kernel, which `preActivations` and `encode` then use (extraction
+    /// encodes many batches with fixed weights); training, which changes W_enc every step, leaves it unpacked.
     public mutating func packEncoder() {
         packedEncoder = wEnc.withUnsafeBufferPointer {
             WeightMatrix(packingTransposeOf: $0.baseAddress!, rows: dSAE, cols: dIn)
         }
     }
 
+    /// Calls `body` with the encoder's input: x itself, or x − b_dec for SAEs that subtract it.
+    private func withEncoderInput<R>(_ x: UnsafeBufferPointer<Float>, tokens: Int, _ body: (UnsafePointer<Float>) -> R) -> R {
+        guard applyBDecToInput else { return body(x.baseAddress!) }
+        var shifted = Array(x[0..<(tokens * dIn)])
+        for t in 0..<tokens { for d in 0..<dIn { shifted[t * dIn + d] -= bDec[d] } }
+        return shifted.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+
     /// Pre-activations `x·W_enc + b_enc` for `tokens` rows of `x` [tokens, dIn]: one product
-    /// (sgemm onto the bias, or the panel kernel and then the bias once the encoder is packed).
+    /// (sgemm onto the bias, or the panel kernel adding the bias once the encoder is packed).
     public func preActivations(_ x: UnsafeBufferPointer<Float>, tokens: Int, into pre: UnsafeMutableBufferPointer<Float>) {
         precondition(x.count >= tokens * dIn && pre.count >= tokens * dSAE)
         if tokens == 0 { return }
-        if packedEncoder == nil {
-            for t in 0..<tokens { _ = UnsafeMutableBufferPointer(rebasing: pre[(t * dSAE)..<((t + 1) * dSAE)]).update(fromContentsOf: bEnc) }
-        }
-        func gemm(_ a: UnsafePointer<Float>) {
+        withEncoderInput(x, tokens: tokens) { a in
             if let packedEncoder {
-                packedEncoder.multiply(pre.baseAddress!, a, T: tokens)
-                bEnc.withUnsafeBufferPointer { b in
-                    for t in 0..<tokens { residualAdd(pre.baseAddress! + t * dSAE, b.baseAddress!, N: dSAE) }
-                }
+                bEnc.withUnsafeBufferPointer { packedEncoder.multiply(pre.baseAddress!, a, T: tokens, bias: $0.baseAddress!, floor: nil) }
                 return
             }
+            for t in 0..<tokens { _ = UnsafeMutableBufferPointer(rebasing: pre[(t * dSAE)..<((t + 1) * dSAE)]).update(fromContentsOf: bEnc) }
             wEnc.withUnsafeBufferPointer { w in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(tokens), Int32(dSAE), Int32(dIn),
                             1, a, Int32(dIn), w.baseAddress!, Int32(dSAE), 1, pre.baseAddress!, Int32(dSAE))
             }
         }
-        if applyBDecToInput {
-            var shifted = Array(x[0..<(tokens * dIn)])
-            for t in 0..<tokens { for d in 0..<dIn { shifted[t * dIn + d] -= bDec[d] } }
-            shifted.withUnsafeBufferPointer { gemm($0.baseAddress!) }
-        } else {
-            gemm(x.baseAddress!)
-        }
     }
 
     /// Codes `f(x)` [tokens, dSAE] for `x` [tokens, dIn]. Throws on a non-finite activation,
-    /// naming the token (`what` says which layer or sample).
+    /// naming the token (`what` says which layer or sample). A packed ReLU or JumpReLU encoder
+    /// applies bias and threshold inside the product (`WeightMatrix.multiply(_:_:T:bias:floor:)`,
+    /// the same comparison as `activate`); otherwise pre-activations, then `activate`.
     public func encode(_ x: [Float], tokens: Int, what: String = "activations") throws -> [Float] {
         precondition(x.count == tokens * dIn, "encode: x has \(x.count) values, expected \(tokens) x \(dIn)")
         for (i, v) in x.enumerated() where !v.isFinite {
             throw PlaypenError("\(what): non-finite activation \(v) at token \(i / dIn), dimension \(i % dIn)")
         }
-        var codes = [Float](repeating: 0, count: tokens * dSAE)
-        x.withUnsafeBufferPointer { xp in
-            codes.withUnsafeMutableBufferPointer { cp in
-                preActivations(xp, tokens: tokens, into: cp)
-                activate(cp, tokens: tokens)
+        let floor: [Float]? = switch architecture {
+        case .relu: [Float](repeating: 0, count: dSAE)
+        case .jumpReLU: threshold
+        case .topK: nil
+        }
+        return [Float](unsafeUninitializedCapacity: tokens * dSAE) { codes, initialized in
+            initialized = tokens * dSAE
+            guard tokens > 0 else { return }
+            x.withUnsafeBufferPointer { xp in
+                if let packedEncoder, let floor {
+                    withEncoderInput(xp, tokens: tokens) { a in
+                        bEnc.withUnsafeBufferPointer { b in
+                            floor.withUnsafeBufferPointer { f in
+                                packedEncoder.multiply(codes.baseAddress!, a, T: tokens, bias: b.baseAddress!, floor: f.baseAddress!)
+                            }
+                        }
+                    }
+                } else {
+                    preActivations(xp, tokens: tokens, into: codes)
+                    activate(codes, tokens: tokens)
+                }
             }
         }
-        return codes
     }
 
     /// Applies the architecture's nonlinearity in place to pre-activations [tokens, dSAE].

@@ -225,11 +225,11 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
             let qRows = qp.const! + t0 * H * D + (KV == 1 ? 0 : h * D)
             let S = sp.pointer! + (KV == 1 ? t0 * H * Tk : (h * T + t0) * Tk)
             pp_panel_gemm(S, Tk, qRows, ldq, kp.const! + g * panelFloats, width, width * D, D, rows, Tk,
-                          keyPanels.lowerBound, keyPanels.upperBound)
+                          keyPanels.lowerBound, keyPanels.upperBound, nil, nil)
             maskedSoftmaxRows(S, 0..<rows, Tk: Tk, rowsPerPosition: KV == 1 ? H : 1, qOffset: qOffset + t0,
                               window: window, scale: scale)
             pp_panel_gemm(o.pointer! + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
-                          vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels)
+                          vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels, nil, nil)
         }
     }
 }

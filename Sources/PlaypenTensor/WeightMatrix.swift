@@ -66,11 +66,24 @@ public final class WeightMatrix: @unchecked Sendable {
             matmulForward(out, inp, storage.data, T: T, C: cols, OC: rows)
             return
         }
+        multiplyPacked(out, inp, T: T, bias: nil, floor: nil)
+    }
+
+    /// `out = inp · Wᵀ + bias` (bias [rows]), then with `floor` [rows] each value kept only where it
+    /// is strictly above both floor[j] and 0 (0 elsewhere, NaN included): an SAE's ReLU or JumpReLU
+    /// encoder in one pass over the output. Packed matrices only.
+    public func multiply(_ out: FloatPtr, _ inp: ConstFloatPtr, T: Int, bias: ConstFloatPtr, floor: ConstFloatPtr?) {
+        precondition(isPacked, "WeightMatrix: the fused bias/floor product needs a packed matrix")
+        multiplyPacked(out, inp, T: T, bias: bias, floor: floor)
+    }
+
+    private func multiplyPacked(_ out: FloatPtr, _ inp: ConstFloatPtr, T: Int, bias: ConstFloatPtr?, floor: ConstFloatPtr?) {
         guard T > 0, rows > 0 else { return }
         let o = SendablePointer(out), i = SendablePointer(inp), w = SendablePointer(storage.data)
-        let (r, c) = (rows, cols)
+        let b = SendablePointer(bias), f = SendablePointer(floor)
+        let (r, c, width) = (rows, cols, Self.panelWidth)
         parallelChunks(panelCount, minChunk: 1) { lo, hi in
-            pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, Int(PP_PANEL_WIDTH), Int(PP_PANEL_WIDTH) * c, c, T, r, lo, hi)
+            pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, width, width * c, c, T, r, lo, hi, b.const, f.const)
         }
     }
 

@@ -60,6 +60,31 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
         }
     }
 
+    /// The fused epilogue is the product, plus the bias in fp32, kept where strictly above both the
+    /// floor and 0: bit for bit what the separate steps give, with either kernel.
+    @Test(arguments: [true, false]) func fusedBiasAndFloorEqualTheSeparateSteps(avx512: Bool) {
+        let before = panelKernelUseAVX512(avx512)
+        defer { panelKernelUseAVX512(before) }
+        var rng = Rand(s: 21)
+        for s in Self.shapes {
+            let x = f32(rng.array(s.T * s.cols)), w = f32(rng.array(s.rows * s.cols))
+            let bias = f32(rng.array(s.rows)), floor = f32(rng.array(s.rows, 0.5))
+            let plain = packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols)
+            let expected = (0..<(s.T * s.rows)).map { i -> Float in
+                let v = plain[i] + bias[i % s.rows]
+                return v > floor[i % s.rows] && v > 0 ? v : 0
+            }
+            let m = WeightMatrix(Tensor(shape: [s.rows, s.cols], values: w))
+            m.pack()
+            var y = [Float](repeating: .nan, count: s.T * s.rows)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { m.multiply($0.baseAddress!, xp.baseAddress!, T: s.T, bias: bias, floor: floor) }
+            }
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "T \(s.T) rows \(s.rows) cols \(s.cols)")
+            #expect(y.contains { $0 > 0 } && y.contains { $0 == 0 })
+        }
+    }
+
     /// Packing B = Wᵀ straight from its rows gives the panels packing W does.
     @Test func packingTheTransposeEqualsPackingTheMatrix() {
         var rng = Rand(s: 9)

@@ -30,9 +30,12 @@ void pp_pack_panels_in_place(float *w, size_t K, size_t panelBegin, size_t panel
 /// A row-major B [K x N]: ldb = its row stride, panelStride = 32. Columns at or past N are
 /// neither read nor written. Each output is summed in a fixed order (fused multiply-add chains
 /// over blocks of k, the blocks added in order), so the result does not depend on how callers
-/// split the panels between threads.
+/// split the panels between threads. Optional epilogue (NULL to skip): `bias` [N] is added to
+/// every row; then with `floor` [N] an output stays only where it is strictly above both floor[n]
+/// and 0 and becomes 0 elsewhere (ReLU with a zero floor, JumpReLU with its thresholds).
 void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *b, size_t ldb,
-                   size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd);
+                   size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
+                   const float *bias, const float *floor);
 
 /// Which kernel pp_panel_gemm runs: 1 = AVX-512 (chosen when the CPU has it), 0 = portable C.
 /// Tests set 0 to check the portable kernel on machines that have AVX-512; returns the previous value.
