@@ -87,7 +87,8 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
 #define DEFINE_TILE(MR)                                                                                   \
 __attribute__((target("avx512f")))                                                                        \
 static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const float *B, size_t ldb,     \
-                     size_t K, __mmask16 m0, __mmask16 m1, const float *bias, const float *floor) {       \
+                     size_t K, __mmask16 m0, __mmask16 m1, const float *bias, const float *floor,         \
+                     const float *prefetch) {                                                             \
     for (size_t k0 = 0; k0 < K || k0 == 0; k0 += PP_K_BLOCK) {                                            \
         size_t k1 = K - k0 < PP_K_BLOCK ? K : k0 + PP_K_BLOCK;                                            \
         __m512 c0[MR], c1[MR];                                                                            \
@@ -95,6 +96,8 @@ static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const f
             c0[i] = _mm512_setzero_ps(); c1[i] = _mm512_setzero_ps(); }                                   \
         for (size_t k = k0; k < k1; k++) {                                                                \
             __m512 b0 = _mm512_maskz_loadu_ps(m0, B + k * ldb), b1 = _mm512_maskz_loadu_ps(m1, B + k * ldb + 16); \
+            if (prefetch) { _mm_prefetch((const char *)(prefetch + k * ldb), _MM_HINT_T1);                \
+                            _mm_prefetch((const char *)(prefetch + k * ldb + 16), _MM_HINT_T1); }         \
             _Pragma("clang loop unroll(full)") for (int i = 0; i < MR; i++) {                            \
                 __m512 x = _mm512_set1_ps(a[i * lda + k]);                                                \
                 c0[i] = _mm512_fmadd_ps(x, b0, c0[i]); c1[i] = _mm512_fmadd_ps(x, b1, c1[i]); }           \
@@ -121,21 +124,22 @@ DEFINE_TILE(5) DEFINE_TILE(6) DEFINE_TILE(7) DEFINE_TILE(8)
 
 __attribute__((target("avx512f")))
 static void panel_rows_avx512(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
-                              size_t ldb, size_t K, size_t T, size_t valid, const float *bias, const float *floor) {
+                              size_t ldb, size_t K, size_t T, size_t valid, const float *bias, const float *floor,
+                              const float *next) {
     __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
     __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
     size_t t = 0;
-    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1, bias, floor);
+    for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0);
     const float *a = inp + t * ldi;
     float *o = out + t * ldo;
     switch (T - t) {
-    case 7: tile7(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 6: tile6(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 5: tile5(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 4: tile4(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 3: tile3(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 2: tile2(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
-    case 1: tile1(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor); break;
+    case 7: tile7(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 6: tile6(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 5: tile5(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 4: tile4(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 3: tile3(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 2: tile2(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
+    case 1: tile1(o, ldo, a, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0); break;
     default: break;
     }
 }
@@ -173,7 +177,8 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
         const float *B = b + p * panelStride;
 #if defined(__x86_64__)
         const float *bn = bias ? bias + n0 : 0, *fn = floor ? floor + n0 : 0;
-        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bn, fn); continue; }
+        const float *next = p + 1 < panelEnd && (p + 1) * PP_PANEL_WIDTH < N ? B + panelStride : 0;
+        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bn, fn, next); continue; }
 #else
         (void)avx512;
 #endif

@@ -58,19 +58,24 @@ for key, label, higher in [("load_s", "load to ready model (s)", False), ("prefi
         print(f"{label:28s}{s:12.2f}")
 print("(ratio > 1 means pp-model is better)")
 
-# The ceiling: prefill is sgemm-bound, so no fp32 implementation can beat the machine's sgemm peak.
-# FLOPs of one prefill with the least work any exact implementation does: every projection, the
-# visible (causal) half of attention, and the head at the rows asked for.
+# The ceiling: prefill is matrix-product-bound, so no fp32 implementation can beat the machine's sgemm
+# peak. FLOPs of one prefill with the least work any exact implementation does: every projection, the
+# visible (causal) half of attention, and the head at the rows asked for; with logits at the last
+# position only, the last layer needs its queries, attention output and MLP at that one row (its keys
+# and values at every row).
 info = json.loads(subprocess.run([a.pp_model, "info", "--model", a.gguf, "--quiet"], check=True,
                                  capture_output=True, text=True).stdout)["config"]
 d, I, L, T = info["hiddenSize"], info["intermediateSize"], len(info["layerIsGlobal"]), a.tokens
 HD, KVD = info["numHeads"] * info["headDim"], info["numKVHeads"] * info["headDim"]
-body = 2 * T * L * d * (HD + 2 * KVD + HD + 3 * I)
-attention = 2 * 2 * L * info["numHeads"] * info["headDim"] * T * (T + 1) // 2
+layer_rows = 2 * d * (HD + 2 * KVD + HD + 3 * I)          # per row, every projection of a layer
+attention_row = 2 * 2 * info["numHeads"] * info["headDim"]  # per (query, visible key) pair
+body_all = T * L * layer_rows + L * attention_row * T * (T + 1) // 2
+body_last = (T * (L - 1) * layer_rows + (L - 1) * attention_row * T * (T + 1) // 2
+             + T * 2 * d * 2 * KVD + 2 * d * (HD + HD + 3 * I) + attention_row * T)
 head = 2 * d * info["vocabSize"]
 print(f"ceiling at the {a.peak:.0f} GFLOP/s 2-thread sgemm peak (gemma3.md 2.10), least FLOPs per prefill:")
-for key, label, flops in [("prefill_last_tok_s", "prefill, last logits", body + attention + head),
-                          ("prefill_all_tok_s", "prefill, all logits", body + attention + T * head)]:
+for key, label, flops in [("prefill_last_tok_s", "prefill, last logits", body_last + head),
+                          ("prefill_all_tok_s", "prefill, all logits", body_all + T * head)]:
     ceiling = T / (flops / (a.peak * 1e9))
     mfu = swift[key] * flops / T / (a.peak * 1e9)
     line = f"  {label:26s}{flops / 1e9:6.1f} GFLOP  pp-model at {100 * mfu:4.1f}% of peak; ceiling {ceiling:6.0f} tok/s"
