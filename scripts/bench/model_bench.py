@@ -13,7 +13,7 @@ ap.add_argument("--gguf", default=os.path.expanduser("~/.cache/gemma3_270m_q4_k_
 ap.add_argument("--pp-model", default=".build/release/pp-model")
 ap.add_argument("--tokens", type=int, default=384)
 ap.add_argument("--threads", type=int, default=os.cpu_count())
-ap.add_argument("--repeats", type=int, default=3)
+ap.add_argument("--repeats", type=int, default=5)
 ap.add_argument("--skip-reference", action="store_true")
 ap.add_argument("--peak", type=float, default=239.0, help="sgemm peak of this machine, GFLOP/s")
 a = ap.parse_args()
