@@ -1,6 +1,7 @@
 import ArgumentParser
 import CBLAS
 import Foundation
+import PlaypenTensor
 import PlaypenIO
 
 /// Flags every tool shares. Embed with `@OptionGroup var common: CommonOptions`.
@@ -32,9 +33,11 @@ public struct CommonOptions: ParsableArguments {
         threads > 0 ? threads : ProcessInfo.processInfo.activeProcessorCount
     }
 
-    /// Sets OpenBLAS's thread count (called by `PlaypenMain.run` before the tool runs).
+    /// Sets OpenBLAS's thread count and the cores PlaypenTensor's own kernels split over (called by
+    /// `PlaypenMain.run` before the tool runs).
     public func applyThreads() {
         openblas_set_num_threads(Int32(resolvedThreads))
+        setComputeThreads(resolvedThreads)
     }
 
     public func validate() throws {

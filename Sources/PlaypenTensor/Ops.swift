@@ -199,7 +199,7 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
 
 /// `attentionForward` for forward-only callers, on the panel kernel instead of sgemm: the keys are
 /// packed into panels once per call (`keyPanels`: `attentionKeyPanelFloats(Tk:D:KV:)` floats), and
-/// the query blocks are shared out between the cores, largest first, each block's scores, softmax
+/// the query blocks are shared out between the cores (`computeThreads`), largest first, each block's scores, softmax
 /// (the scale applied to the visible scores) and outputs on one core: the blocks write disjoint
 /// parts of `probs` and `out`, and a block is too small to split again. Same blocks, masks and
 /// result layout as `attentionForward`.
@@ -214,7 +214,10 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
         .sorted { $0.keys * $0.rows > $1.keys * $1.rows }
     let (o, qp, kp, vp, sp) = (SendablePointer(out), SendablePointer(q), SendablePointer(keyPanels),
                               SendablePointer(v), SendablePointer(probs))
-    DispatchQueue.concurrentPerform(iterations: blocks.count) { b in
+    // worker i takes blocks i, i + workers, ... of the largest-first order
+    let workers = min(computeThreads, blocks.count)
+    DispatchQueue.concurrentPerform(iterations: workers) { worker in
+      for b in stride(from: worker, to: blocks.count, by: workers) {
         let (t0, n, kLo, w) = (blocks[b].t0, blocks[b].rows, blocks[b].kLo, blocks[b].keys)
         let keyPanels = (kLo / width)..<((kLo + w + width - 1) / width)
         let valuePanels = (D + width - 1) / width
@@ -231,6 +234,7 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
             pp_panel_gemm(o.pointer! + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
                           vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels, nil, nil)
         }
+      }
     }
 }
 
@@ -403,14 +407,25 @@ let elementwiseChunk = 1 << 14
 
 /// Runs `body(lo, hi)` over [0, n) in contiguous chunks on the available cores.
 public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int) -> Void) {
-    let cores = ProcessInfo.processInfo.activeProcessorCount
-    let parts = max(1, min(cores, n / max(minChunk, 1)))
+    let parts = max(1, min(computeThreads, n / max(minChunk, 1)))
     if parts == 1 { body(0, n); return }
     let step = (n + parts - 1) / parts
     DispatchQueue.concurrentPerform(iterations: parts) { p in
         let lo = p * step, hi = min(n, lo + step)
         if lo < hi { body(lo, hi) }
     }
+}
+
+nonisolated(unsafe) private var computeThreadLimit = 0
+
+/// Limits the cores the element-wise kernels, the panel kernel and inference attention split
+/// their work over (tools set it from --threads; 0 = all). Their results do not depend on it.
+public func setComputeThreads(_ n: Int) { computeThreadLimit = max(0, n) }
+
+/// The cores work is split over: all active ones, or fewer when `setComputeThreads` asked.
+public var computeThreads: Int {
+    let cores = ProcessInfo.processInfo.activeProcessorCount
+    return computeThreadLimit > 0 ? min(computeThreadLimit, cores) : cores
 }
 
 /// A buffer address handed to `parallelChunks` bodies, which write disjoint ranges of it.

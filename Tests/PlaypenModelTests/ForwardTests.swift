@@ -1,5 +1,6 @@
 import Foundation
 import PlaypenIO
+import PlaypenTensor
 import Testing
 @testable import PlaypenModel
 
@@ -58,6 +59,18 @@ import Testing
         _ = try model.forward(Array(ids[0..<10]), cache: cache, options: ForwardOptions(logitPositions: [9]))
         let next = try model.forward(Array(ids[10...]), cache: cache, options: ForwardOptions(logitPositions: [0])).logits
         #expect(maxAbsDiff(next[...], full[(10 * V)..<(11 * V)]) <= 1e-5, "decoding after a pruned prefill")
+    }
+
+    /// The packed forward splits its kernels over `computeThreads` cores; one core gives the same bits.
+    @Test func packedForwardIsTheSameOnOneCore() throws {
+        let ids = try golden.ints("ids")
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        model.packForInference()
+        let all = try model.forward(ids).logits
+        setComputeThreads(1)
+        defer { setComputeThreads(0) }
+        let one = try model.forward(ids).logits
+        #expect(one.map(\.bitPattern) == all.map(\.bitPattern))
     }
 
     @Test func logitsOnlyAtRequestedPositionsAndStopAfterLayer() throws {

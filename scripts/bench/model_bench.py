@@ -4,7 +4,7 @@ Same machine, same thread count, same token ids (ids[0] = <bos>, ids[i] = 1000 +
 Measures: load time to a ready fp32 model, prefill tokens/s for N tokens with logits at the last position
 and at all positions (best of R runs after one warm-up), peak RSS. Prints both and the ratios.
 Usage: python scripts/bench/model_bench.py --gguf PATH --pp-model .build/release/pp-model [--tokens 384]
-       [--threads N] [--repeats 3]
+       [--threads N] [--repeats 5]
 """
 import argparse, json, os, resource, subprocess, sys, time
 
