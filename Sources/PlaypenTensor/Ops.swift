@@ -214,8 +214,10 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
         .sorted { $0.keys * $0.rows > $1.keys * $1.rows }
     let (o, qp, kp, vp, sp) = (SendablePointer(out), SendablePointer(q), SendablePointer(keyPanels),
                               SendablePointer(v), SendablePointer(probs))
-    // worker i takes blocks i, i + workers, ... of the largest-first order
-    let workers = min(computeThreads, blocks.count)
+    // On all cores GCD hands the blocks out as cores free up; with fewer (--threads), worker i takes
+    // blocks i, i + workers, ... of the largest-first order.
+    let allCores = computeThreads >= ProcessInfo.processInfo.activeProcessorCount
+    let workers = allCores ? blocks.count : min(computeThreads, blocks.count)
     DispatchQueue.concurrentPerform(iterations: workers) { worker in
       for b in stride(from: worker, to: blocks.count, by: workers) {
         let (t0, n, kLo, w) = (blocks[b].t0, blocks[b].rows, blocks[b].kLo, blocks[b].keys)
