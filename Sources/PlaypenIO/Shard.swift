@@ -1,4 +1,3 @@
-import PlaypenIO
 
 /// `--shard i/N`: row-wise tools process the i-th of N contiguous blocks of their input rows, so
 /// the shards' outputs, concatenated in shard order, hold the rows of the unsharded run in order.

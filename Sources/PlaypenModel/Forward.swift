@@ -208,26 +208,27 @@ extension GemmaModel {
                     ropeForward(kRows, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: KVH, D: D)
                 }
             }
-            // the query rows: every row, or (last layer) the requested ones, gathered into xs
+            // the query rows: every row, or (last layer) the requested ones, gathered into xs / hs
             let rows = li == c.numLayers - 1 && lastRowsOnly ? positions : nil
             let n = rows?.count ?? T
-            let xr = rows == nil ? x : xs
-            if let rows {
-                for (i, p) in rows.enumerated() {
-                    (xs.data + i * d).update(from: x.data + p * d, count: d)
-                    (h.data + i * d).update(from: h.data + p * d, count: d)  // i <= p: no overlap ahead
-                }
+            let (xr, hr) = rows == nil ? (x, h) : (xs, hs)
+            for (i, p) in (rows ?? []).enumerated() {
+                (xs.data + i * d).update(from: x.data + p * d, count: d)
+                (hs.data + i * d).update(from: h.data + p * d, count: d)
             }
-            w.q.multiply(q.data, h.data, T: n)
+            w.q.multiply(q.data, hr.data, T: n)
             rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: n * H, C: D, eps: eps)
             rope.cos.withUnsafeBufferPointer { cp in
                 rope.sin.withUnsafeBufferPointer { sp in
+                    guard let rows else {
+                        ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D)
+                        return
+                    }
                     let half = D / 2
-                    for (i, p) in (rows ?? Array(0..<T)).enumerated() where rows != nil {
+                    for (i, p) in rows.enumerated() {
                         ropeForward(q.data + i * HD, cos: cp.baseAddress! + p * half, sin: sp.baseAddress! + p * half,
                                     T: 1, nHeads: H, D: D)
                     }
-                    if rows == nil { ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D) }
                 }
             }
             // queries in runs of consecutive positions; sliding layers only look at the keys inside their window
