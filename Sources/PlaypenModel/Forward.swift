@@ -236,11 +236,10 @@ extension GemmaModel {
                 let firstPos = start + run.first
                 let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
                 let kEnd = firstPos + run.count
-                attentionForwardPanels(att.data + run.row * HD, probs: probs.data, keyPanels: keyPanels.data,
-                                 q: q.data + run.row * HD,
+                attentionForward(att.data + run.row * HD, probs: probs.data, q: q.data + run.row * HD,
                                  k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
                                  T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
-                                 window: window, scale: scale)
+                                 window: window, scale: scale, keyPanels: keyPanels.data)
             }
             w.o.multiply(h.data, att.data, T: n)
             rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)

@@ -163,51 +163,22 @@ public func ropeBackward(_ dx: FloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr,
 ///   `j > qOffset + t − window` (itself and window−1 previous keys).
 /// - probs: H·T·Tk softmax probabilities (masked entries 0), kept for backward: laid out
 ///   [H, T, Tk] when KV > 1 and [T, H, Tk] when KV == 1 (multi-query: all heads share k/v, so
-///   q viewed as [T·H, D] takes one sgemm for scores and one for the output). Treat as opaque.
+///   q viewed as [T·H, D] takes one product for scores and one for the output). Treat as opaque.
 /// - out: [T, H·D]; head h uses kv head h / (H/KV). Scores are scaled by `scale`.
 /// Queries go in blocks of `queryBlock` rows, each against only the keys its rows can see, so
-/// the masked half of the causal score matrix is never computed.
+/// the masked half of the causal score matrix is never computed. The products run on the panel
+/// kernel: the keys are packed into panels once per call (into `keyPanels`,
+/// `attentionKeyPanelFloats(Tk:D:KV:)` floats, when the caller gives the scratch), and the blocks
+/// are shared out between the cores (`computeThreads`), largest first, each block's scores,
+/// softmax (the scale applied to the visible scores) and outputs on one core: the blocks write
+/// disjoint parts of `probs` and `out`, and a block is too small to split again.
 public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr,
                              v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int, H: Int, KV: Int, D: Int,
-                             window: Int, scale: Float, queryBlock: Int = attentionQueryBlock) {
-    for block in attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock) {
-        let (t0, n, kLo, w) = (block.t0, block.rows, block.kLo, block.keys)
-        if KV == 1 {
-            // rows r = t·H + h of q [T·H, D] against the single k/v head
-            let S = probs + t0 * H * Tk
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n * H), Int32(w), Int32(D), scale,
-                        q + t0 * H * D, Int32(D), k + kLo * D, Int32(D), 0, S + kLo, Int32(Tk))
-            maskedSoftmaxRows(S, rows: n * H, Tk: Tk, rowsPerPosition: H, qOffset: qOffset + t0, window: window)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n * H), Int32(D), Int32(w), 1,
-                        S + kLo, Int32(Tk), v + kLo * D, Int32(D), 0, out + t0 * H * D, Int32(D))
-            continue
-        }
-        let group = H / KV
-        for h in 0..<H {
-            let g = h / group
-            let S = probs + (h * T + t0) * Tk
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(n), Int32(w), Int32(D), scale,
-                        q + t0 * H * D + h * D, Int32(H * D), k + kLo * KV * D + g * D, Int32(KV * D), 0,
-                        S + kLo, Int32(Tk))
-            maskedSoftmaxRows(S, rows: n, Tk: Tk, rowsPerPosition: 1, qOffset: qOffset + t0, window: window)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(D), Int32(w), 1,
-                        S + kLo, Int32(Tk), v + kLo * KV * D + g * D, Int32(KV * D), 0,
-                        out + t0 * H * D + h * D, Int32(H * D))
-        }
-    }
-}
-
-/// `attentionForward` for forward-only callers, on the panel kernel instead of sgemm: the keys are
-/// packed into panels once per call (`keyPanels`: `attentionKeyPanelFloats(Tk:D:KV:)` floats), and
-/// the query blocks are shared out between the cores (`computeThreads`), largest first, each block's scores, softmax
-/// (the scale applied to the visible scores) and outputs on one core: the blocks write disjoint
-/// parts of `probs` and `out`, and a block is too small to split again. Same blocks, masks and
-/// result layout as `attentionForward`.
-public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: FloatPtr, q: ConstFloatPtr,
-                                   k: ConstFloatPtr, v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int,
-                                   H: Int, KV: Int, D: Int, window: Int, scale: Float,
-                                   queryBlock: Int = attentionQueryBlock) {
+                             window: Int, scale: Float, queryBlock: Int = attentionQueryBlock,
+                             keyPanels scratch: FloatPtr? = nil) {
     let width = Int(PP_PANEL_WIDTH), panelFloats = pp_panel_floats(Tk, D)
+    let keyPanels = scratch ?? FloatPtr.allocate(capacity: max(1, KV * panelFloats))
+    defer { if scratch == nil { keyPanels.deallocate() } }
     for g in 0..<KV { pp_pack_panels(keyPanels + g * panelFloats, k + g * D, Tk, D, KV * D) }
     let group = H / KV
     let blocks = attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock)
@@ -240,7 +211,7 @@ public func attentionForwardPanels(_ out: FloatPtr, probs: FloatPtr, keyPanels: 
     }
 }
 
-/// Floats of key panels `attentionForwardPanels` needs.
+/// Floats of key panels `attentionForward` needs.
 public func attentionKeyPanelFloats(Tk: Int, D: Int, KV: Int) -> Int { KV * pp_panel_floats(Tk, D) }
 
 /// Query rows per attention block: small enough that skipping the masked keys pays (for 384
@@ -268,17 +239,9 @@ public func attentionBlocks(T: Int, Tk: Int, qOffset: Int, window: Int, queryBlo
     return blocks
 }
 
-/// Causal/windowed softmax in place over `rows` score rows of width Tk; row r belongs to query
-/// position qOffset + r / rowsPerPosition. Masked entries become 0.
-func maskedSoftmaxRows(_ S: FloatPtr, rows: Int, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int) {
-    let scores = SendablePointer(S)
-    parallelChunks(rows, minChunk: max(1, elementwiseChunk / max(Tk, 1))) { r0, r1 in
-        maskedSoftmaxRows(scores.pointer!, r0..<r1, Tk: Tk, rowsPerPosition: rowsPerPosition, qOffset: qOffset,
-                          window: window, scale: 1)
-    }
-}
-
-/// The rows `range` of `maskedSoftmaxRows`, on the calling thread, the visible scores first multiplied by `scale`.
+/// Causal/windowed softmax in place over the score rows `range` (width Tk), on the calling thread;
+/// row r belongs to query position qOffset + r / rowsPerPosition. The visible scores are first
+/// multiplied by `scale`; masked entries become 0.
 func maskedSoftmaxRows(_ S: FloatPtr, _ range: Range<Int>, Tk: Int, rowsPerPosition: Int, qOffset: Int, window: Int,
                        scale: Float) {
     for r in range {

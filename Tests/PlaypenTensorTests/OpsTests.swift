@@ -162,12 +162,13 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
                          H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock)
         let ref = refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale)
         expectClose(out, ref, atol: 1e-5, "attention forward w=\(window)")
-        var panelOut = [Float](repeating: .nan, count: T * H * D), panelProbs = [Float](repeating: .nan, count: H * T * Tk)
+        // the same with the caller's key-panel scratch (garbage in it too)
+        var scratchOut = [Float](repeating: .nan, count: T * H * D), scratchProbs = [Float](repeating: .nan, count: H * T * Tk)
         var keyPanels = [Float](repeating: .nan, count: attentionKeyPanelFloats(Tk: Tk, D: D, KV: KV))
-        attentionForwardPanels(&panelOut, probs: &panelProbs, keyPanels: &keyPanels, q: f32(q), k: f32(k), v: f32(v),
-                               T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: Float(scale),
-                               queryBlock: queryBlock)
-        expectClose(panelOut, ref, atol: 1e-5, "attention forward on panels w=\(window)")
+        attentionForward(&scratchOut, probs: &scratchProbs, q: f32(q), k: f32(k), v: f32(v), T: T, Tk: Tk,
+                         qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: Float(scale),
+                         queryBlock: queryBlock, keyPanels: &keyPanels)
+        expectClose(scratchOut, ref, atol: 1e-5, "attention forward with key-panel scratch w=\(window)")
         var dq = [Float](repeating: 0, count: q.count), dk = [Float](repeating: 0, count: k.count)
         var dv = [Float](repeating: 0, count: v.count)
         var scratch = [Float](repeating: .nan, count: attentionBackwardScratchCount(T: T, Tk: Tk, H: H, queryBlock: queryBlock))
@@ -190,9 +191,9 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         let q = r.array(T * H * D, 2), k = r.array(Tk * KV * D, 2), v = r.array(Tk * KV * D)
         var out = [Float](repeating: .nan, count: T * H * D), probs = [Float](repeating: .nan, count: H * T * Tk)
         var keyPanels = [Float](repeating: .nan, count: attentionKeyPanelFloats(Tk: Tk, D: D, KV: KV))
-        attentionForwardPanels(&out, probs: &probs, keyPanels: &keyPanels, q: f32(q), k: f32(k), v: f32(v),
-                               T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: Float(scale),
-                               queryBlock: queryBlock)
+        attentionForward(&out, probs: &probs, q: f32(q), k: f32(k), v: f32(v), T: T, Tk: Tk, qOffset: qOffset,
+                         H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock,
+                         keyPanels: &keyPanels)
         let ref = refAttention(q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset, H: H, KV: KV, D: D, window: window, scale: scale)
         expectClose(out, ref, atol: 1e-5, "attention on panels w=\(window) qOffset=\(qOffset) KV=\(KV) block=\(queryBlock)")
     }
