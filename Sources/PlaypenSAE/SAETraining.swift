@@ -173,6 +173,19 @@ public final class SAETrainer {
     /// JumpReLU's log-thresholds τ (θ = exp τ).
     public var logThresholdOffset: Int { 2 * dSAE * dIn + dSAE + dIn }
 
+    /// W_encᵀ, b_enc, W_dec and b_dec inside a flat vector laid out as `parameters` (or its gradients).
+    func blocks(_ base: UnsafeMutablePointer<Float>) -> (encT: UnsafeMutablePointer<Float>, bEnc: UnsafeMutablePointer<Float>,
+                                                        dec: UnsafeMutablePointer<Float>, bDec: UnsafeMutablePointer<Float>) {
+        (base + encoderOffset, base + biasEncoderOffset, base + decoderOffset, base + biasDecoderOffset)
+    }
+
+    /// The encoder's input rows: x − b_dec when the config centres it, else x.
+    func encoderInput(_ x: UnsafeBufferPointer<Float>, rows: Int, bDec: UnsafePointer<Float>) -> [Float] {
+        var input = Array(x[0..<(rows * dIn)])
+        if config.subtractDecoderBias { for t in 0..<rows { for d in 0..<dIn { input[t * dIn + d] -= bDec[d] } } }
+        return input
+    }
+
     public init(dIn: Int, config: SAETrainingConfig) {
         self.dIn = dIn
         self.config = config
@@ -262,13 +275,9 @@ public final class SAETrainer {
         let mean = batchMean(x, rows: B)
         parameters.withUnsafeMutableBufferPointer { p in
             gradients.withUnsafeMutableBufferPointer { g in
-                let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
-                let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
-                let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
-                let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
-                // Encoder input: x − b_dec when centring, else x.
-                var centred = Array(x[0..<(B * D)])
-                if config.subtractDecoderBias { for t in 0..<B { for d in 0..<D { centred[t * D + d] -= bDec[d] } } }
+                let (wEncT, bEnc, wDec, bDec) = blocks(p.baseAddress!)
+                let (gEncT, gBEnc, gDec, gBDec) = blocks(g.baseAddress!)
+                let centred = encoderInput(x, rows: B, bDec: bDec)
                 var gInput = [Float](repeating: 0, count: D)
                 pre.withUnsafeMutableBufferPointer { preBuffer in
                     for t in 0..<B { (preBuffer.baseAddress! + t * S).update(from: bEnc, count: S) }
@@ -373,13 +382,10 @@ public final class SAETrainer {
         var gInput = [Float](repeating: 0, count: B * D)
         parameters.withUnsafeMutableBufferPointer { p in
             gradients.withUnsafeMutableBufferPointer { g in
-                let wEncT = p.baseAddress!, bEnc = p.baseAddress! + biasEncoderOffset
-                let wDec = p.baseAddress! + decoderOffset, bDec = p.baseAddress! + biasDecoderOffset
-                let gEncT = g.baseAddress!, gBEnc = g.baseAddress! + biasEncoderOffset
-                let gDec = g.baseAddress! + decoderOffset, gBDec = g.baseAddress! + biasDecoderOffset
+                let (wEncT, bEnc, wDec, bDec) = blocks(p.baseAddress!)
+                let (gEncT, gBEnc, gDec, gBDec) = blocks(g.baseAddress!)
                 let gTau = g.baseAddress! + logThresholdOffset
-                var centred = Array(x[0..<(B * D)])
-                if config.subtractDecoderBias { for t in 0..<B { for d in 0..<D { centred[t * D + d] -= bDec[d] } } }
+                let centred = encoderInput(x, rows: B, bDec: bDec)
                 // pre = x_in·W_enc + b_enc; f = pre·H(pre − θ), strictly above θ.
                 for t in 0..<B { for j in 0..<S { pre[t * S + j] = bEnc[j] } }
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(B), Int32(S), Int32(D), 1,
