@@ -216,11 +216,13 @@ public final class GemmaLoRA: LoRATrainable {
                 }
             }
             lap("fwd elementwise")
+            let longest = rows.map(\.inputIds.count).max() ?? 0
+            let keyPanels = buffer("keyPanels", attentionKeyPanelFloats(Tk: longest, D: D, KV: KVH))
             for (ri, row) in rows.enumerated() {
                 let T = row.inputIds.count, o = offsets[ri]
                 attentionForward(a.att.pointer + o * HD, probs: a.probs.pointer + probOffsets[ri], q: a.q.pointer + o * HD,
                                  k: a.k.pointer + o * KVD, v: a.v.pointer + o * KVD, T: T, Tk: T, qOffset: 0,
-                                 H: H, KV: KVH, D: D, window: window, scale: attScale)
+                                 H: H, KV: KVH, D: D, window: window, scale: attScale, keyPanels: keyPanels.pointer)
             }
             lap("fwd attention")
             linear(li, .o, a.oOut, a.att, w.o.rowMajor, a)
