@@ -21,8 +21,12 @@ void pp_pack_panels(float *panels, const float *w, size_t N, size_t K, size_t ld
         float *dst = panels + p * PP_PANEL_WIDTH * K;
         for (size_t j = 0; j < PP_PANEL_WIDTH; j++) {
             size_t n = p * PP_PANEL_WIDTH + j;
+            if (n >= N) {  // padding rows of the last panel
+                for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = 0;
+                continue;
+            }
             const float *row = w + n * ldw;
-            for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = n < N ? row[k] : 0;
+            for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = row[k];
         }
     }
 }
