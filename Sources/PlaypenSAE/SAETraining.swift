@@ -317,13 +317,18 @@ public final class SAETrainer {
                     loss.mse += sq / Double(B)
                     // Reconstruction gradient.
                     for d in 0..<D { gBDec[d] += dxhat[d] }
-                    for (j, v) in kept {
-                        cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
-                        let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
-                        gBEnc[j] += df
-                        cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
-                        cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
+                    /// Backward through the decoder rows and encoder columns of the latents (j, f_j) that
+                    /// produced the reconstruction whose gradient is in dxhat.
+                    func backpropLatents<Latents: Sequence>(_ latents: Latents) where Latents.Element == (Int, Float) {
+                        for (j, v) in latents {
+                            cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
+                            let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
+                            gBEnc[j] += df
+                            cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
+                            cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
+                        }
                     }
+                    backpropLatents(kept)
                     // Aux-K: the dead latents' top-k_aux pre-activations (not ReLU'd, as SAELens)
                     // decode the residual e = x − x̂ (detached), without b_dec.
                     if kAux > 0 {
@@ -339,13 +344,7 @@ public final class SAETrainer {
                             dxhat[d] = 2 * config.auxKCoefficient * auxScale * r * invB
                         }
                         loss.aux += Double(config.auxKCoefficient * auxScale) * auxSq / Double(B)
-                        for (j, v) in picks {
-                            cblas_saxpy(Int32(D), v, dxhat, 1, gDec + j * D, 1)
-                            let df = cblas_sdot(Int32(D), dxhat, 1, wDec + j * D, 1)
-                            gBEnc[j] += df
-                            cblas_saxpy(Int32(D), df, xin, 1, gEncT + j * D, 1)
-                            cblas_saxpy(Int32(D), df, wEncT + j * D, 1, &gInput, 1)
-                        }
+                        backpropLatents(picks)
                     }
                     // The encoder input x − b_dec sends −Σ_j dpre_j·W_enc[:, j] to b_dec.
                     if config.subtractDecoderBias { for d in 0..<D { gBDec[d] -= gInput[d] } }
