@@ -170,6 +170,17 @@ int pp_panel_gemm_use_avx512(int enable) {
     return previous;
 }
 
+// One panel's outputs (columns n0 ..< n0 + valid) for all T rows; `next` is the panel to prefetch.
+static void panel_rows(int avx512, float *out, size_t ldo, const float *inp, size_t ldi, const float *B, size_t ldb,
+                       size_t K, size_t T, size_t valid, const float *bias, const float *floor, const float *next) {
+#if defined(__x86_64__)
+    if (avx512) { panel_rows_avx512(out, ldo, inp, ldi, B, ldb, K, T, valid, bias, floor, next); return; }
+#else
+    (void)avx512; (void)next;
+#endif
+    panel_rows_portable(out, ldo, inp, ldi, B, ldb, K, T, valid, bias, floor);
+}
+
 void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *b, size_t ldb,
                    size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                    const float *bias, const float *floor) {
@@ -179,13 +190,80 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
         if (n0 >= N) break;
         size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
         const float *B = b + p * panelStride;
-#if defined(__x86_64__)
-        const float *bn = bias ? bias + n0 : 0, *fn = floor ? floor + n0 : 0;
         const float *next = p + 1 < panelEnd && (p + 1) * PP_PANEL_WIDTH < N ? B + panelStride : 0;
-        if (avx512) { panel_rows_avx512(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bn, fn, next); continue; }
-#else
-        (void)avx512;
-#endif
-        panel_rows_portable(out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bias ? bias + n0 : 0, floor ? floor + n0 : 0);
+        panel_rows(avx512, out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bias ? bias + n0 : 0, floor ? floor + n0 : 0, next);
     }
+}
+
+// ---- Q8_0 panels -------------------------------------------------------------------------------
+#define PP_Q8_BLOCK 32
+
+void pp_q8_pack_panels(signed char *values, const unsigned char *blocks, size_t N, size_t K,
+                       size_t panelBegin, size_t panelEnd) {
+    size_t rowBytes = K / PP_Q8_BLOCK * (2 + PP_Q8_BLOCK);
+    for (size_t p = panelBegin; p < panelEnd; p++) {
+        signed char *dst = values + p * PP_PANEL_WIDTH * K;
+        for (size_t j = 0; j < PP_PANEL_WIDTH; j++) {
+            size_t n = p * PP_PANEL_WIDTH + j;
+            if (n >= N) {  // padding rows of the last panel
+                for (size_t k = 0; k < K; k++) dst[k * PP_PANEL_WIDTH + j] = 0;
+                continue;
+            }
+            const unsigned char *row = blocks + n * rowBytes;
+            for (size_t k = 0; k < K; k++)
+                dst[k * PP_PANEL_WIDTH + j] = (signed char)row[k / PP_Q8_BLOCK * (2 + PP_Q8_BLOCK) + 2 + k % PP_Q8_BLOCK];
+        }
+    }
+}
+
+// The fp32 panel of int8 panel p: d * q is exact in fp32 (an fp16 times an int8 needs at most 19
+// significant bits), so every path gives the values ggml's dequantize_row_q8_0 gives.
+static void q8_dequantize_panel_portable(float *dst, const signed char *v, const float *s, size_t K) {
+    for (size_t k = 0; k < K; k++) {
+        const float *scale = s + k / PP_Q8_BLOCK * PP_PANEL_WIDTH;
+        for (size_t j = 0; j < PP_PANEL_WIDTH; j++) dst[k * PP_PANEL_WIDTH + j] = scale[j] * (float)v[k * PP_PANEL_WIDTH + j];
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f")))
+static void q8_dequantize_panel_avx512(float *dst, const signed char *v, const float *s, size_t K) {
+    for (size_t k0 = 0; k0 < K; k0 += PP_Q8_BLOCK) {
+        __m512 s0 = _mm512_loadu_ps(s + k0 / PP_Q8_BLOCK * PP_PANEL_WIDTH);
+        __m512 s1 = _mm512_loadu_ps(s + k0 / PP_Q8_BLOCK * PP_PANEL_WIDTH + 16);
+        for (size_t k = k0; k < k0 + PP_Q8_BLOCK; k++) {
+            const signed char *q = v + k * PP_PANEL_WIDTH;
+            __m512 q0 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q)));
+            __m512 q1 = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16))));
+            _mm512_storeu_ps(dst + k * PP_PANEL_WIDTH, _mm512_mul_ps(s0, q0));
+            _mm512_storeu_ps(dst + k * PP_PANEL_WIDTH + 16, _mm512_mul_ps(s1, q1));
+        }
+    }
+}
+#endif
+
+void pp_q8_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const signed char *values,
+                      const float *scales, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
+                      float *scratch) {
+    int avx512 = avx512_selected();
+    for (size_t p = panelBegin; p < panelEnd; p++) {
+        size_t n0 = p * PP_PANEL_WIDTH;
+        if (n0 >= N) break;
+        size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
+        const signed char *v = values + p * PP_PANEL_WIDTH * K;
+        const float *s = scales + p * (K / PP_Q8_BLOCK) * PP_PANEL_WIDTH;
+#if defined(__x86_64__)
+        if (avx512) q8_dequantize_panel_avx512(scratch, v, s, K);
+        else
+#endif
+            q8_dequantize_panel_portable(scratch, v, s, K);
+        panel_rows(avx512, out + n0, ldo, inp, ldi, scratch, PP_PANEL_WIDTH, K, T, valid, 0, 0, 0);
+    }
+}
+
+void pp_q8_panel_row(float *dst, const signed char *values, const float *scales, size_t K, size_t row, float scale) {
+    size_t p = row / PP_PANEL_WIDTH, j = row % PP_PANEL_WIDTH;
+    const signed char *v = values + p * PP_PANEL_WIDTH * K + j;
+    const float *s = scales + p * (K / PP_Q8_BLOCK) * PP_PANEL_WIDTH + j;
+    for (size_t k = 0; k < K; k++) dst[k] = s[k / PP_Q8_BLOCK * PP_PANEL_WIDTH] * (float)v[k * PP_PANEL_WIDTH] * scale;
 }

@@ -29,8 +29,11 @@ public final class GemmaModel: @unchecked Sendable {
     }
 
     /// Loads a GGUF file (dequantized to fp32) or a Hugging Face directory (config.json,
-    /// model.safetensors[.index.json], optional tokenizer.json).
-    public static func load(_ path: String) throws -> GemmaModel {
+    /// model.safetensors[.index.json], optional tokenizer.json). `forInference` keeps a Q8_0
+    /// embedding quantized (see `GemmaWeights.load(gguf:config:quantizedEmbedding:)`); the model
+    /// then runs forward passes with the same results but cannot be trained or merged into, and
+    /// `packForInference()` completes it.
+    public static func load(_ path: String, forInference: Bool = false) throws -> GemmaModel {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             throw PlaypenError("\(path): no such model file or directory")
@@ -52,7 +55,7 @@ public final class GemmaModel: @unchecked Sendable {
         let gguf = try GGUFFile(path: path)
         let config = try GemmaConfig.fromGGUF(gguf)
         let tok = try GemmaTokenizer(gguf: gguf)
-        let weights = try GemmaWeights.load(gguf: gguf, config: config)
+        let weights = try GemmaWeights.load(gguf: gguf, config: config, quantizedEmbedding: forInference)
         var types: [String: Int] = [:]
         for t in gguf.tensors { types["\(t.type)".uppercased(), default: 0] += 1 }
         return GemmaModel(config: config, weights: weights, tokenizer: tok, source: path, tensorTypes: types)

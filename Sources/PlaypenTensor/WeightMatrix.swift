@@ -1,15 +1,19 @@
 import CPanelGemm
 import Foundation
 
-/// A weight matrix W `[rows, cols]` (`[out, in]`, as HF's `nn.Linear.weight`) in one of two layouts:
-/// row-major, what training, gradients and adapter merges read and write; or packed once into
-/// panels for the inference kernel (`pack()`), which computes `y = x · Wᵀ` without repacking the
-/// weights on every call. Packing reorders the values in place (rows a multiple of the panel
-/// width, as every Gemma-3 projection) or into one padded copy, so memory stays one matrix.
+/// A weight matrix W `[rows, cols]` (`[out, in]`, as HF's `nn.Linear.weight`) in one of three
+/// layouts: row-major, what training, gradients and adapter merges read and write; packed once
+/// into panels for the inference kernel (`pack()`), which computes `y = x · Wᵀ` without repacking
+/// the weights on every call; or, for GGUF Q8_0 weights, int8 panels that stay quantized
+/// (`init(q8_0Blocks:…)`), a quarter of the memory, read as the dequantized matrix would be.
+/// Packing reorders the values in place (rows a multiple of the panel width, as every Gemma-3
+/// projection) or into one padded copy, so memory stays one matrix.
 public final class WeightMatrix: @unchecked Sendable {
     public let rows: Int
     public let cols: Int
     private var storage: Tensor
+    private var q8: Q8Panels?
+    /// True when the matrix is in an inference layout (fp32 or Q8_0 panels).
     public private(set) var isPacked = false
 
     /// Wraps a row-major `[rows, cols]` tensor.
@@ -27,6 +31,34 @@ public final class WeightMatrix: @unchecked Sendable {
         self.cols = cols
         storage = Tensor(uninitializedShape: [pp_panel_floats(rows, cols)])
         pp_pack_panels_from_columns(storage.data, b, cols, rows, rows)
+        isPacked = true
+    }
+
+    /// A matrix given as ggml Q8_0 rows (`cols / 32` blocks of 34 bytes each: fp16 scale, 32 int8),
+    /// kept as int8 panels. `blockScale(row, block)` is the block's scale as fp32. Inference only:
+    /// products and rows give exactly the values of the dequantized, packed matrix.
+    public init(q8_0Blocks blocks: UnsafeRawBufferPointer, rows: Int, cols: Int,
+                blockScale: @Sendable (_ row: Int, _ block: Int) -> Float) {
+        precondition(cols % 32 == 0 && blocks.count == rows * cols / 32 * 34,
+                     "WeightMatrix: \(blocks.count) bytes are not Q8_0 rows of [\(rows), \(cols)]")
+        self.rows = rows
+        self.cols = cols
+        storage = Tensor(uninitializedShape: [0])
+        let panels = Q8Panels(rows: rows, cols: cols)
+        let width = Self.panelWidth, blocksPerRow = cols / 32
+        let values = panels.values, scales = SendablePointer(panels.scales.data)
+        let src = Int(bitPattern: blocks.baseAddress)
+        parallelChunks((rows + width - 1) / width, minChunk: 64) { lo, hi in
+            pp_q8_pack_panels(values.pointer, UnsafePointer(bitPattern: src), rows, cols, lo, hi)
+            for p in lo..<hi {
+                let panelScales = scales.pointer! + p * blocksPerRow * width
+                for j in 0..<width {
+                    let row = p * width + j
+                    for b in 0..<blocksPerRow { panelScales[b * width + j] = row < rows ? blockScale(row, b) : 0 }
+                }
+            }
+        }
+        q8 = panels
         isPacked = true
     }
 
@@ -66,6 +98,17 @@ public final class WeightMatrix: @unchecked Sendable {
             matmulForward(out, inp, storage.data, T: T, C: cols, OC: rows)
             return
         }
+        if let q8 {
+            guard T > 0, rows > 0 else { return }
+            let o = SendablePointer(out), i = SendablePointer(inp), s = SendablePointer(q8.scales.data)
+            let (r, c, values) = (rows, cols, q8.values)
+            parallelChunks(panelCount, minChunk: 1) { lo, hi in
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: Self.panelWidth * c)
+                defer { scratch.deallocate() }
+                pp_q8_panel_gemm(o.pointer!, r, i.const!, c, values.pointer, s.const!, c, T, r, lo, hi, scratch)
+            }
+            return
+        }
         multiplyPacked(out, inp, T: T, bias: nil, floor: nil)
     }
 
@@ -73,7 +116,7 @@ public final class WeightMatrix: @unchecked Sendable {
     /// is strictly above both floor[j] and 0 (0 elsewhere, NaN included): an SAE's ReLU or JumpReLU
     /// encoder in one pass over the output. Packed matrices only.
     public func multiply(_ out: FloatPtr, _ inp: ConstFloatPtr, T: Int, bias: ConstFloatPtr, floor: ConstFloatPtr?) {
-        precondition(isPacked, "WeightMatrix: the fused bias/floor product needs a packed matrix")
+        precondition(isPacked && q8 == nil, "WeightMatrix: the fused bias/floor product needs an fp32 packed matrix")
         multiplyPacked(out, inp, T: T, bias: bias, floor: floor)
     }
 
@@ -90,6 +133,10 @@ public final class WeightMatrix: @unchecked Sendable {
     /// `dst[0 ..< cols] = W[row, :] · scale` (the embedding lookup of a tied head).
     public func copyRow(_ row: Int, into dst: FloatPtr, scale: Float = 1) {
         precondition(row >= 0 && row < rows, "WeightMatrix: row \(row) outside 0..<\(rows)")
+        if let q8 {
+            pp_q8_panel_row(dst, q8.values.pointer, q8.scales.data, cols, row, scale)
+            return
+        }
         guard isPacked else {
             let src = storage.data + row * cols
             for k in 0..<cols { dst[k] = src[k] * scale }
@@ -100,6 +147,22 @@ public final class WeightMatrix: @unchecked Sendable {
         for k in 0..<cols { dst[k] = src[k * width] * scale }
     }
 }
+
+/// The int8 values (`pp_q8_pack_panels`) and fp32 block scales of a Q8_0 matrix in panels.
+private final class Q8Panels: @unchecked Sendable {
+    let values: Int8Pointer
+    let scales: Tensor
+
+    init(rows: Int, cols: Int) {
+        let count = pp_panel_floats(rows, cols)
+        values = Int8Pointer(pointer: UnsafeMutablePointer<Int8>.allocate(capacity: max(count, 1)))
+        scales = Tensor(uninitializedShape: [pp_panel_floats(rows, cols / 32)])
+    }
+
+    deinit { values.pointer.deallocate() }
+}
+
+private struct Int8Pointer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Int8> }
 
 /// Selects the panel kernel's instruction set (tests check the portable kernel on AVX-512
 /// machines); returns whether AVX-512 was in use before.

@@ -187,7 +187,7 @@ extension PeftAdapter {
     /// How every forward-only tool applies `--adapter`: loads the model (GGUF file or HF
     /// directory), merges the PEFT adapter, if any, into its weights, and packs them for inference.
     public static func loadMerged(model path: String, adapter: String?) throws -> (model: GemmaModel, adapter: LoRALayout?) {
-        let model = try GemmaModel.load(path)
+        let model = try GemmaModel.load(path, forInference: true)
         let layout = try adapter.map { try merge($0, into: model) }
         model.packForInference()
         return (model, layout)

@@ -186,6 +186,27 @@ import Testing
         }
     }
 
+    /// The tools' model keeps the Q8_0 embedding quantized; a model loaded for training holds it
+    /// dequantized to fp32. Packed for inference, both give the same bits: embedding rows, logits
+    /// at every position and at the last only.
+    @Test func quantizedEmbeddingGivesTheBitsOfTheFp32One() throws {
+        guard let model = try Fixtures.realModel(), let path = try Fixtures.realGGUF() else { return }
+        let fp32 = try GemmaModel.load(path)
+        fp32.packForInference()
+        let ids = [2, 818, 5279, 529, 7001, 563, 262_143, 1000, 17]
+        let all = try model.forward(ids), allFP32 = try fp32.forward(ids)
+        #expect(all.logits.map(\.bitPattern) == allFP32.logits.map(\.bitPattern))
+        let last = try model.forward(ids, options: ForwardOptions(logitPositions: [ids.count - 1]))
+        #expect(last.logits.map(\.bitPattern) == allFP32.logits.suffix(model.config.vocabSize).map(\.bitPattern))
+        let d = model.config.hiddenSize
+        for id in [0, 2, 31, 32, 131_071, 262_143] {
+            var a = [Float](repeating: .nan, count: d), b = a
+            a.withUnsafeMutableBufferPointer { model.weights.embed.copyRow(id, into: $0.baseAddress!, scale: 25.3) }
+            b.withUnsafeMutableBufferPointer { fp32.weights.embed.copyRow(id, into: $0.baseAddress!, scale: 25.3) }
+            #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "embedding row \(id)")
+        }
+    }
+
     @Test func greedyContinuationOfTheCapitalOfFrance() throws {
         guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
         let ids = tok.encode("The capital of France is", addBOS: true)

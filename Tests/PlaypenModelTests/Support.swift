@@ -20,12 +20,13 @@ enum Fixtures {
 
     nonisolated(unsafe) static var cachedModel: GemmaModel?
     static let lock = NSLock()
-    /// The real model, loaded once per test process and packed for inference as the tools load it.
+    /// The real model, loaded once per test process for inference as the tools load it (Q8_0
+    /// embedding kept quantized, weights packed).
     static func realModel() throws -> GemmaModel? {
         lock.lock(); defer { lock.unlock() }
         if let m = cachedModel { return m }
         guard let p = try realGGUF() else { return nil }
-        cachedModel = try GemmaModel.load(p)
+        cachedModel = try GemmaModel.load(p, forInference: true)
         cachedModel!.packForInference()
         return cachedModel
     }

@@ -122,4 +122,46 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
             }
         }
     }
+
+    /// Q8_0 rows kept as int8 panels give the bits of the dequantized matrix packed as fp32, on both
+    /// kernels, for the products and for rows (scales include fp16 subnormals and q = -128).
+    @Test(arguments: [true, false]) func q8PanelsEqualTheDequantizedMatrix(avx512: Bool) {
+        let before = panelKernelUseAVX512(avx512)
+        defer { panelKernelUseAVX512(before) }
+        var rng = Rand(s: 21)
+        for (T, rows, cols) in [(1, 32, 32), (3, 70, 64), (9, 5, 32), (17, 96, 640), (40, 33, 288)] {
+            let blocksPerRow = cols / 32
+            var bytes = [UInt8](), scaleBits = [UInt16](), dense = [Float]()
+            for r in 0..<rows {
+                for b in 0..<blocksPerRow {
+                    let d: Float16 = (r + b) % 7 == 0 ? Float16(bitPattern: UInt16(1 + (r * 31 + b) % 1000))
+                        : Float16(Float(rng.next()) * 0.05)
+                    scaleBits.append(d.bitPattern)
+                    bytes += [UInt8(d.bitPattern & 0xFF), UInt8(d.bitPattern >> 8)]
+                    for i in 0..<32 {
+                        let q = Int8(clamping: i == 0 ? -128 : Int((rng.next() * 127).rounded()))
+                        bytes.append(UInt8(bitPattern: q))
+                        dense.append(Float(d) * Float(q))
+                    }
+                }
+            }
+            let bits = scaleBits
+            let q8 = bytes.withUnsafeBytes {
+                WeightMatrix(q8_0Blocks: $0, rows: rows, cols: cols) { r, b in Float(Float16(bitPattern: bits[r * blocksPerRow + b])) }
+            }
+            #expect(q8.isPacked)
+            let x = f32(rng.array(T * cols))
+            var y = [Float](repeating: .nan, count: T * rows)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { q8.multiply($0.baseAddress!, xp.baseAddress!, T: T) }
+            }
+            let expected = packedProduct(x, dense, T: T, rows: rows, cols: cols)
+            #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "T \(T) rows \(rows) cols \(cols) avx512 \(avx512)")
+            for r in Set([0, 1, rows / 2, rows - 1]) {
+                var row = [Float](repeating: .nan, count: cols)
+                row.withUnsafeMutableBufferPointer { q8.copyRow(r, into: $0.baseAddress!, scale: 25.3) }
+                #expect(row.map(\.bitPattern) == dense[(r * cols)..<((r + 1) * cols)].map { ($0 * 25.3).bitPattern }, "row \(r)")
+            }
+        }
+    }
 }

@@ -37,6 +37,27 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
                    size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                    const float *bias, const float *floor);
 
+/// Q8_0 weights (ggml blocks of 32: fp16 scale d, 32 int8 q; value d * q) kept quantized as
+/// int8 panels: the layout of pp_pack_panels with one byte per value, and per panel and block of 32
+/// inputs the 32 rows' scales as fp32 (`scales[(p * K / 32 + k / 32) * 32 + n % 32]`). A quarter of
+/// the memory of the fp32 panels; products dequantize one panel at a time into a scratch panel and
+/// run the fp32 kernel on it, so they give the same bits as pp_panel_gemm on the dequantized matrix.
+/// An `N x K` matrix (K a multiple of 32) takes pp_panel_floats(N, K) values and
+/// pp_panel_floats(N, K / 32) scales.
+
+/// Packs the int8 values of panels panelBegin ..< panelEnd from ggml Q8_0 rows (`blocks`, K / 32
+/// blocks of 34 bytes per row); rows past N are zero. The scales are filled by the caller.
+void pp_q8_pack_panels(signed char *values, const unsigned char *blocks, size_t N, size_t K,
+                       size_t panelBegin, size_t panelEnd);
+
+/// pp_panel_gemm (no epilogue) over Q8_0 panels; `scratch` holds PP_PANEL_WIDTH * K floats.
+void pp_q8_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const signed char *values,
+                      const float *scales, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
+                      float *scratch);
+
+/// dst[k] = (d * q of row `row`, input k) * scale for k < K: an embedding lookup.
+void pp_q8_panel_row(float *dst, const signed char *values, const float *scales, size_t K, size_t row, float scale);
+
 /// Which kernel pp_panel_gemm runs: 1 = AVX-512 (chosen when the CPU has it), 0 = portable C.
 /// Tests set 0 to check the portable kernel on machines that have AVX-512; returns the previous value.
 int pp_panel_gemm_use_avx512(int enable);
