@@ -242,10 +242,65 @@ static void q8_dequantize_panel_avx512(float *dst, const signed char *v, const f
 }
 #endif
 
+#if defined(__x86_64__)
+// One input row against Q8PR panels at once, dequantizing as it reads: a single row gives the
+// tile kernel only two multiply-add chains, which wait on each other's latency, so the row takes
+// Q8PR panels (2 * Q8PR independent chains). Each output is still one chain per block of
+// PP_K_BLOCK inputs, blocks added in order: the bits of the scratch-panel path.
+#define Q8PR 4
+// Software prefetch 16 inputs ahead in each panel's stream: 10.7 ms instead of 12.6-16 ms for the
+// 270M's head on one core (the hardware prefetcher alone keeps four streams too short).
+#define Q8_PREFETCH_BYTES 512
+__attribute__((target("avx512f")))
+static void q8_row_panels_avx512(float *out, const float *a, const signed char *values, const float *scales,
+                                 size_t K, size_t N, size_t p0) {
+    size_t nb = K / PP_Q8_BLOCK;
+    __m512 total[2 * Q8PR];
+    for (size_t k0 = 0; k0 < K; k0 += PP_K_BLOCK) {
+        size_t k1 = K - k0 < PP_K_BLOCK ? K : k0 + PP_K_BLOCK;
+        __m512 c[2 * Q8PR];
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 2 * Q8PR; i++) c[i] = _mm512_setzero_ps();
+        for (size_t kb = k0; kb < k1; kb += PP_Q8_BLOCK) {
+            __m512 s[2 * Q8PR];
+            _Pragma("clang loop unroll(full)") for (int i = 0; i < Q8PR; i++) {
+                const float *sc = scales + ((p0 + i) * nb + kb / PP_Q8_BLOCK) * PP_PANEL_WIDTH;
+                s[2 * i] = _mm512_loadu_ps(sc); s[2 * i + 1] = _mm512_loadu_ps(sc + 16);
+            }
+            for (size_t k = kb; k < kb + PP_Q8_BLOCK; k++) {
+                __m512 x = _mm512_set1_ps(a[k]);
+                _Pragma("clang loop unroll(full)") for (int i = 0; i < Q8PR; i++) {
+                    const signed char *q = values + ((p0 + i) * K + k) * PP_PANEL_WIDTH;
+                    if (k % 2 == 0) _mm_prefetch((const char *)q + Q8_PREFETCH_BYTES, _MM_HINT_T0);
+                    __m512 w0 = _mm512_mul_ps(s[2 * i], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)q))));
+                    __m512 w1 = _mm512_mul_ps(s[2 * i + 1], _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(q + 16)))));
+                    c[2 * i] = _mm512_fmadd_ps(x, w0, c[2 * i]); c[2 * i + 1] = _mm512_fmadd_ps(x, w1, c[2 * i + 1]);
+                }
+            }
+        }
+        _Pragma("clang loop unroll(full)") for (int i = 0; i < 2 * Q8PR; i++) total[i] = k0 == 0 ? c[i] : _mm512_add_ps(total[i], c[i]);
+    }
+    _Pragma("clang loop unroll(full)") for (int i = 0; i < Q8PR; i++) {
+        size_t n0 = (p0 + i) * PP_PANEL_WIDTH;
+        size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
+        __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
+        __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+        _mm512_mask_storeu_ps(out + n0, m0, total[2 * i]);
+        _mm512_mask_storeu_ps(out + n0 + 16, m1, total[2 * i + 1]);
+    }
+}
+#endif
+
 void pp_q8_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const signed char *values,
                       const float *scales, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                       float *scratch) {
     int avx512 = avx512_selected();
+    size_t panels = (N + PP_PANEL_WIDTH - 1) / PP_PANEL_WIDTH;
+    if (panelEnd > panels) panelEnd = panels;
+#if defined(__x86_64__)
+    if (avx512 && T == 1)
+        for (; panelBegin + Q8PR <= panelEnd; panelBegin += Q8PR)
+            q8_row_panels_avx512(out, inp, values, scales, K, N, panelBegin);
+#endif
     for (size_t p = panelBegin; p < panelEnd; p++) {
         size_t n0 = p * PP_PANEL_WIDTH;
         if (n0 >= N) break;

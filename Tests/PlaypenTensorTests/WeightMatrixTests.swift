@@ -124,12 +124,13 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
     }
 
     /// Q8_0 rows kept as int8 panels give the bits of the dequantized matrix packed as fp32, on both
-    /// kernels, for the products and for rows (scales include fp16 subnormals and q = -128).
+    /// kernels, for the products (one row: four panels at a time, then the rest) and for rows
+    /// (scales include fp16 subnormals and q = -128).
     @Test(arguments: [true, false]) func q8PanelsEqualTheDequantizedMatrix(avx512: Bool) {
         let before = panelKernelUseAVX512(avx512)
         defer { panelKernelUseAVX512(before) }
         var rng = Rand(s: 21)
-        for (T, rows, cols) in [(1, 32, 32), (3, 70, 64), (9, 5, 32), (17, 96, 640), (40, 33, 288)] {
+        for (T, rows, cols) in [(1, 32, 32), (1, 120, 64), (1, 200, 320), (3, 70, 64), (9, 5, 32), (17, 96, 640), (40, 33, 288)] {
             let blocksPerRow = cols / 32
             var bytes = [UInt8](), scaleBits = [UInt16](), dense = [Float]()
             for r in 0..<rows {
