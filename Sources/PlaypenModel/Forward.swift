@@ -148,27 +148,67 @@ public final class KVCache {
     public func reset() { count = 0 }
 }
 
+/// Rows `row ..< row + count` of a forward's token rows: one sequence whose tokens sit at positions
+/// `firstPosition ...`, with the keys and values of position p at KV-cache row `kvBase + p`.
+struct SequenceSegment { let row, count, firstPosition, kvBase: Int }
+
 extension GemmaModel {
     /// Runs the decoder over `ids` (one sequence). With a cache, the tokens continue the cached
     /// sequence (positions `cache.count ..< cache.count + ids.count`) and the cache is extended.
     public func forward(_ ids: [Int], cache: KVCache? = nil, options: ForwardOptions = ForwardOptions()) throws -> ForwardResult {
-        let c = config
         let T = ids.count
         let start = cache?.count ?? 0
         guard T > 0 else { return ForwardResult(logits: [], logitPositions: [], residPost: [:]) }
+        let kv = cache ?? KVCache(config: config, capacity: T)
+        guard start + T <= kv.capacity else {
+            throw PlaypenError("KV cache holds \(kv.capacity) positions, \(start + T) needed")
+        }
+        let result = try run(ids, segments: [SequenceSegment(row: 0, count: T, firstPosition: start, kvBase: 0)],
+                             kv: kv, kvRowOfFirstToken: start, options: options)
+        kv.advance(T)
+        return result
+    }
+
+    /// resid_post (output of decoder layer L, before the final norm) of each sequence at each of
+    /// `layers`, from one forward over all the sequences' rows (each attends only to itself), so
+    /// every product runs over the whole batch; stops after the deepest layer. With packed weights
+    /// (`packForInference`, the tools') the values are the bits of one `forward` per sequence: each
+    /// row's sums run in the same order either way.
+    public func residualStreams(_ sequences: [[Int]], layers: Set<Int>) throws -> [[Int: [Float]]] {
+        guard let deepest = layers.max() else { return sequences.map { _ in [:] } }
+        var ids: [Int] = [], segments: [SequenceSegment] = []
+        for s in sequences where !s.isEmpty {
+            segments.append(SequenceSegment(row: ids.count, count: s.count, firstPosition: 0, kvBase: ids.count))
+            ids += s
+        }
+        guard !ids.isEmpty else { return sequences.map { _ in [:] } }
+        let options = ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: deepest)
+        let batch = try run(ids, segments: segments, kv: KVCache(config: config, capacity: ids.count),
+                            kvRowOfFirstToken: 0, options: options).residPost
+        let d = config.hiddenSize
+        var next = segments.makeIterator()
+        return sequences.map { s in
+            guard !s.isEmpty, let seg = next.next() else { return [:] }
+            return batch.mapValues { Array($0[(seg.row * d)..<((seg.row + seg.count) * d)]) }
+        }
+    }
+
+    /// The decoder over the token rows `ids`, made of `segments` (one sequence each); the keys and
+    /// values of row r go to KV-cache row `kvRowOfFirstToken + r`. Logits only for a single segment.
+    func run(_ ids: [Int], segments: [SequenceSegment], kv: KVCache, kvRowOfFirstToken: Int,
+             options: ForwardOptions) throws -> ForwardResult {
+        let c = config
+        let T = ids.count
         for (i, id) in ids.enumerated() where id < 0 || id >= c.vocabSize {
             throw PlaypenError("token id \(id) at position \(i) is outside the vocabulary of \(c.vocabSize)")
         }
         let positions = options.logitPositions ?? Array(0..<T)
+        precondition(segments.count == 1 || positions.isEmpty, "forward: logits of a batch of sequences")
         for p in positions where p < 0 || p >= T {
             throw PlaypenError("logit position \(p) is outside the sequence of \(T) tokens")
         }
         if let stop = options.stopAfterLayer, stop < 0 || stop >= c.numLayers {
             throw PlaypenError("stop-after layer \(stop) is outside 0..<\(c.numLayers)")
-        }
-        let kv = cache ?? KVCache(config: c, capacity: T)
-        guard start + T <= kv.capacity else {
-            throw PlaypenError("KV cache holds \(kv.capacity) positions, \(start + T) needed")
         }
         let d = c.hiddenSize, HD = c.queryWidth, KVD = c.kvWidth, I = c.intermediateSize
         let H = c.numHeads, KVH = c.numKVHeads, D = c.headDim
@@ -177,10 +217,11 @@ extension GemmaModel {
         let x = Tensor(shape: [T, d]), h = Tensor(shape: [T, d])
         let q = Tensor(shape: [T, HD]), att = Tensor(shape: [T, HD])
         let gate = Tensor(shape: [T, I]), up = Tensor(shape: [T, I])
-        let chunk = min(T, 256)
-        let probs = Tensor(shape: [H, chunk, start + T])
-        let keyPanels = Tensor(shape: [attentionKeyPanelFloats(Tk: start + T, D: D, KV: KVH)])
-        let pos = Array(start..<(start + T))
+        let chunk = min(segments.map(\.count).max()!, 256)
+        let keysSeen = segments.map { $0.firstPosition + $0.count }.max()!
+        let probs = Tensor(shape: [H, chunk, keysSeen])
+        let keyPanels = Tensor(shape: [attentionKeyPanelFloats(Tk: keysSeen, D: D, KV: KVH)])
+        let pos = segments.flatMap { $0.firstPosition..<($0.firstPosition + $0.count) }
         let globalRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeTheta, D: D))
         let localRope = ropeTables(positions: pos, invFreq: ropeInverseFrequencies(base: c.ropeLocalTheta, D: D))
         let scale = Float(1 / c.queryPreAttnScalar.squareRoot())
@@ -202,7 +243,7 @@ extension GemmaModel {
             let window = isGlobal ? 0 : c.slidingWindow
             // attention block: norm, k/v projections straight into the cache, k norm, RoPE
             rmsNormForward(h.data, rstd: nil, x.data, scale: w.inputNorm.data, N: T, C: d, eps: eps)
-            let kRows = kv.k[li].data + start * KVD, vRows = kv.v[li].data + start * KVD
+            let kRows = kv.k[li].data + kvRowOfFirstToken * KVD, vRows = kv.v[li].data + kvRowOfFirstToken * KVD
             w.k.multiply(kRows, h.data, T: T)
             w.v.multiply(vRows, h.data, T: T)
             rmsNormForward(kRows, rstd: nil, kRows, scale: w.kNorm.data, N: T * KVH, C: D, eps: eps)
@@ -234,15 +275,18 @@ extension GemmaModel {
                     }
                 }
             }
-            // queries in runs of consecutive positions; sliding layers only look at the keys inside their window
-            for run in queryRuns(rows, T: T, maxRun: chunk) {
-                let firstPos = start + run.first
-                let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
-                let kEnd = firstPos + run.count
-                attentionForward(att.data + run.row * HD, probs: probs.data, q: q.data + run.row * HD,
-                                 k: kv.k[li].data + kStart * KVD, v: kv.v[li].data + kStart * KVD,
-                                 T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
-                                 window: window, scale: scale, keyPanels: keyPanels.data)
+            // each sequence's queries in runs of consecutive positions; sliding layers only look at
+            // the keys inside their window (gathered rows belong to a single sequence)
+            for seg in segments {
+                for run in queryRuns(rows, T: seg.count, maxRun: chunk) {
+                    let firstPos = seg.firstPosition + run.first, row = seg.row + run.row
+                    let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
+                    let kEnd = firstPos + run.count
+                    attentionForward(att.data + row * HD, probs: probs.data, q: q.data + row * HD,
+                                     k: kv.k[li].data + (seg.kvBase + kStart) * KVD, v: kv.v[li].data + (seg.kvBase + kStart) * KVD,
+                                     T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
+                                     window: window, scale: scale, keyPanels: keyPanels.data)
+                }
             }
             w.o.multiply(h.data, att.data, T: n)
             rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)
@@ -258,7 +302,6 @@ extension GemmaModel {
             if options.captureLayers.contains(li) { resid[li] = x.array }
             if let hook = options.residualHook { try hook(li, UnsafeBufferPointer(x.buffer)) }
         }
-        kv.advance(T)
         guard lastLayer == c.numLayers - 1, !positions.isEmpty else {
             return ForwardResult(logits: [], logitPositions: [], residPost: resid)
         }

@@ -7,7 +7,8 @@ import PlaypenModel
 // the forward (stopping after the deepest requested layer, no output head) and the
 // text/tokenization of each example. An adapter is merged beforehand (PeftAdapter.merge).
 
-/// resid_post from a loaded Gemma model; one forward per sequence, stopping after `layers.max()`.
+/// resid_post from a loaded Gemma model: one forward per batch of sequences (`residualStreams`),
+/// stopping after `layers.max()`.
 public final class GemmaResidualStream: ResidualStreamProvider {
     public let model: GemmaModel
     public var hiddenSize: Int { model.config.hiddenSize }
@@ -16,9 +17,7 @@ public final class GemmaResidualStream: ResidualStreamProvider {
     public init(model: GemmaModel) { self.model = model }
 
     public func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]] {
-        guard let deepest = layers.max() else { return batch.map { _ in [:] } }
-        let options = ForwardOptions(logitPositions: [], captureLayers: Set(layers), stopAfterLayer: deepest)
-        return try batch.map { ids in try model.forward(ids.map(Int.init), options: options).residPost }
+        try model.residualStreams(batch.map { $0.map(Int.init) }, layers: Set(layers))
     }
 }
 

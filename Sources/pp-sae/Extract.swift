@@ -92,7 +92,8 @@ struct Extract: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Per-sample SAE arrays, layer summaries and feature contexts for example records.",
         discussion: """
-            One forward per example stops after the deepest requested layer; each SAE encodes resid_post of \
+            One forward per batch of examples (--batch-size; each example attends only to itself) stops \
+            after the deepest requested layer; each SAE encodes resid_post of \
             its layer (output of decoder layer L, before the final norm). Each SAE gets a directory under \
             --output named after it: feature_presence.npy, sample_stats.npy, stat_names.json, seq_lens.npy, \
             [feature_activation_mean.npy], examples.jsonl, summary.json, [contexts.jsonl].

@@ -74,6 +74,33 @@ import Testing
         #expect(one.map(\.bitPattern) == all.map(\.bitPattern))
     }
 
+    /// One forward over several sequences (each attending only to itself; lengths past the
+    /// sliding window of 8, an empty one) gives each sequence the bits of its own forward with
+    /// packed weights (sgemm's sums depend on the row count: within 1e-5 there); and the hidden
+    /// states of layer 1 match transformers.
+    @Test(arguments: [false, true]) func batchedResidualStreamsEqualOneForwardPerSequence(packed: Bool) throws {
+        let ids = try golden.ints("ids")
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        if packed { model.packForInference() }
+        let sequences = [ids, Array(ids[3..<12]), [], Array(ids[5...]), [ids[0]]]
+        let layers: Set<Int> = [0, 1, 3]
+        let batch = try model.residualStreams(sequences, layers: layers)
+        #expect(batch.count == sequences.count)
+        for (i, s) in sequences.enumerated() {
+            guard !s.isEmpty else { #expect(batch[i].isEmpty); continue }
+            let one = try model.forward(s, options: ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: 3))
+            for l in layers {
+                if packed {
+                    #expect(batch[i][l]!.map(\.bitPattern) == one.residPost[l]!.map(\.bitPattern), "sequence \(i) layer \(l)")
+                } else {
+                    #expect(maxAbsDiff(batch[i][l]![...], one.residPost[l]![...]) <= 1e-5, "sequence \(i) layer \(l)")
+                }
+            }
+        }
+        let h1 = try golden.floats("hidden_2").array
+        #expect(maxAbsDiff(batch[0][1]![...], h1[...]) <= 1e-4)
+    }
+
     @Test func logitsOnlyAtRequestedPositionsAndStopAfterLayer() throws {
         let ids = try golden.ints("ids")
         let ref = try golden.floats("logits").array
@@ -204,6 +231,22 @@ import Testing
             a.withUnsafeMutableBufferPointer { model.weights.embed.copyRow(id, into: $0.baseAddress!, scale: 25.3) }
             b.withUnsafeMutableBufferPointer { fp32.weights.embed.copyRow(id, into: $0.baseAddress!, scale: 25.3) }
             #expect(a.map(\.bitPattern) == b.map(\.bitPattern), "embedding row \(id)")
+        }
+    }
+
+    /// Extraction's batched forward on the real model: each sequence's resid_post has the bits of
+    /// its own forward.
+    @Test func batchedResidualStreamsEqualOneForwardPerSequence() throws {
+        guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
+        let sequences = ["The capital of France is", "USER: Describe the word without saying it.\n\nASSISTANT: It is a large animal",
+                         "Hello"].map { tok.encode($0, addBOS: true) }
+        let layers: Set<Int> = [0, 9, 15]
+        let batch = try model.residualStreams(sequences, layers: layers)
+        for (i, s) in sequences.enumerated() {
+            let one = try model.forward(s, options: ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: 15))
+            for l in layers {
+                #expect(batch[i][l]!.map(\.bitPattern) == one.residPost[l]!.map(\.bitPattern), "sequence \(i) layer \(l)")
+            }
         }
     }
 
