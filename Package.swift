@@ -67,8 +67,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // Model core (issue 4): fp32 ops, Gemma-3 weights/tokenizer/forward/generation, pp-model.
         // The inference matrix kernel over weights packed once (AVX-512 with a portable fallback).
-        .target(name: "CPanelGemm", cSettings: [.unsafeFlags(["-O3"])]),
-        .target(name: "PlaypenTensor", dependencies: ["CBLAS", "CPanelGemm"], swiftSettings: numericSettings),
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=off"])]),
+        .target(name: "PlaypenTensor", dependencies: ["CBLAS", "CKernels"], swiftSettings: numericSettings),
         .target(name: "PlaypenModel", dependencies: ["PlaypenIO", "PlaypenTensor", "CBLAS"],
                 swiftSettings: numericSettings),
         .executableTarget(name: "pp-model", dependencies: [

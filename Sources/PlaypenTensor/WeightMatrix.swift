@@ -1,4 +1,4 @@
-import CPanelGemm
+import CKernels
 import Foundation
 
 /// A weight matrix W `[rows, cols]` (`[out, in]`, as HF's `nn.Linear.weight`) in one of three

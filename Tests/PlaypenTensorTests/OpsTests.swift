@@ -230,6 +230,27 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         expectClose(du, fdGradient(u) { x in dot((0..<N).map { refGelu(g[$0]) * x[$0] }, R) }, atol: 1e-5, "gelu dup")
     }
 
+    /// The forward's GELU loop (CKernels' pp_gated_gelu, AVX-512 and portable) gives the bits of
+    /// x · σ(2u) · up computed with PlaypenTensor's own exp (`sexp`), the one the backward uses,
+    /// over ordinary values, both clamp ends of the exp, zeros, subnormals and infinities.
+    @Test(arguments: [true, false]) func gatedGeluKernelHasTheBitsOfTheSwiftFormula(avx512: Bool) {
+        let before = panelKernelUseAVX512(avx512)
+        defer { panelKernelUseAVX512(before) }
+        var r = Rand(s: 9)
+        var gate = f32(r.array(4000, 6)) + [0, -0.0, 1, -1, 30, -30, 60, -60, 1e-40, -1e-40, 1e20, -1e20, .infinity, -.infinity]
+        gate += f32(r.array(37, 0.01))  // a tail shorter than a vector
+        let up = f32(r.array(gate.count, 3))
+        var y = [Float](repeating: .nan, count: gate.count)
+        gatedGeluForward(&y, gate: gate, up: up, N: gate.count)
+        let slope: Float = 0.7978845608028654, cubic: Float = 0.044715
+        for i in gate.indices {
+            let x = gate[i]
+            let s = 1 / (1 + sexp(-2 * slope * (x + cubic * x * x * x)))
+            let expected = x * s * up[i]
+            #expect(y[i].bitPattern == expected.bitPattern || (y[i].isNaN && expected.isNaN), "gate \(x): \(y[i]) vs \(expected)")
+        }
+    }
+
     @Test func embeddingForwardBackward() {
         var r = Rand(s: 6)
         let V = 5, C = 3, ids: [Int32] = [4, 0, 4, 2]

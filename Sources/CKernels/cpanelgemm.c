@@ -6,6 +6,7 @@
 // against OpenBLAS's 193-195 for 384-row inputs, 201-205 against 169-173 for 220 rows, and
 // it leaves no BLAS threads spinning beside the element-wise work.
 #include "cpanelgemm.h"
+#include "dispatch.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -158,14 +159,14 @@ int pp_panel_gemm_has_avx512(void) { return 0; }
 // -1 until first use; threads may race to set it, but they all store the same value.
 static int use_avx512 = -1;
 
-static int avx512_selected(void) {
+int pp_kernels_avx512_selected(void) {
     int v = __atomic_load_n(&use_avx512, __ATOMIC_RELAXED);
     if (v < 0) { v = pp_panel_gemm_has_avx512(); __atomic_store_n(&use_avx512, v, __ATOMIC_RELAXED); }
     return v;
 }
 
 int pp_panel_gemm_use_avx512(int enable) {
-    int previous = avx512_selected();
+    int previous = pp_kernels_avx512_selected();
     __atomic_store_n(&use_avx512, enable && pp_panel_gemm_has_avx512(), __ATOMIC_RELAXED);
     return previous;
 }
@@ -184,7 +185,7 @@ static void panel_rows(int avx512, float *out, size_t ldo, const float *inp, siz
 void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const float *b, size_t ldb,
                    size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                    const float *bias, const float *floor) {
-    int avx512 = avx512_selected();
+    int avx512 = pp_kernels_avx512_selected();
     for (size_t p = panelBegin; p < panelEnd; p++) {
         size_t n0 = p * PP_PANEL_WIDTH;
         if (n0 >= N) break;
@@ -293,7 +294,7 @@ static void q8_row_panels_avx512(float *out, const float *a, const signed char *
 void pp_q8_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const signed char *values,
                       const float *scales, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                       float *scratch) {
-    int avx512 = avx512_selected();
+    int avx512 = pp_kernels_avx512_selected();
     size_t panels = (N + PP_PANEL_WIDTH - 1) / PP_PANEL_WIDTH;
     if (panelEnd > panels) panelEnd = panels;
 #if defined(__x86_64__)
