@@ -164,8 +164,8 @@ private final class Q8Panels: @unchecked Sendable {
 
 private struct Int8Pointer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Int8> }
 
-/// Selects the panel kernel's instruction set (tests check the portable kernel on AVX-512
-/// machines); returns whether AVX-512 was in use before.
+/// Selects the instruction set of the CKernels kernels (panel products, Q8_0 panels, the gated
+/// GELU; tests check the portable paths on AVX-512 machines); returns whether AVX-512 was in use.
 @discardableResult
 public func panelKernelUseAVX512(_ enable: Bool) -> Bool { pp_panel_gemm_use_avx512(enable ? 1 : 0) != 0 }
 public var panelKernelHasAVX512: Bool { pp_panel_gemm_has_avx512() != 0 }

@@ -58,8 +58,9 @@ void pp_q8_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, cons
 /// dst[k] = (d * q of row `row`, input k) * scale for k < K: an embedding lookup.
 void pp_q8_panel_row(float *dst, const signed char *values, const float *scales, size_t K, size_t row, float scale);
 
-/// Which kernel pp_panel_gemm runs: 1 = AVX-512 (chosen when the CPU has it), 0 = portable C.
-/// Tests set 0 to check the portable kernel on machines that have AVX-512; returns the previous value.
+/// Which path every kernel of this target (panel products, Q8_0 panels, element-wise.h) runs:
+/// 1 = AVX-512 (chosen when the CPU has it), 0 = portable C. Tests set 0 to check the portable
+/// paths on machines that have AVX-512; returns the previous value.
 int pp_panel_gemm_use_avx512(int enable);
 int pp_panel_gemm_has_avx512(void);
 
