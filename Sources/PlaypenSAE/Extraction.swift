@@ -88,17 +88,32 @@ public func runExtraction<Samples: Sequence>(
     func flush() throws {
         guard !batch.isEmpty else { return }
         let acts = try model.residPost(batch.map(\.tokens), layers: layers)
-        for (b, sample) in batch.enumerated() {
-            let T = sample.tokens.count
-            for (job, writer) in zip(jobs, writers) {
-                guard let x = acts[b][job.layer], x.count == T * job.sae.dIn else {
+        let batchTokens = batch.reduce(0) { $0 + $1.tokens.count }
+        // Each SAE encodes the whole batch's rows in one product (its encoder is read once per
+        // batch, not once per sample); every row's codes are the bits of a per-sample encode.
+        for (job, writer) in zip(jobs, writers) {
+            var x: [Float] = []
+            x.reserveCapacity(batchTokens * job.sae.dIn)
+            for (b, sample) in batch.enumerated() {
+                let T = sample.tokens.count, what = "layer \(job.layer) resid_post of sample \(sample.info.index)"
+                guard let rows = acts[b][job.layer], rows.count == T * job.sae.dIn else {
                     throw PlaypenError("layer \(job.layer): the model returned no resid_post of \(T) x \(job.sae.dIn) for sample \(sample.info.index)")
                 }
-                let codes = try job.sae.encode(x, tokens: T, what: "layer \(job.layer) resid_post of sample \(sample.info.index)")
-                try codes.withUnsafeBufferPointer { try writer.add(sample.info, codes: $0, tokens: T, tokenIds: sample.tokens) }
+                try job.sae.checkFinite(rows[...], what: what)
+                x += rows
             }
-            tokens += T
+            let codes = try job.sae.encode(x, tokens: batchTokens, what: "layer \(job.layer) resid_post")
+            var row = 0
+            try codes.withUnsafeBufferPointer { all in
+                for sample in batch {
+                    let T = sample.tokens.count
+                    try writer.add(sample.info, codes: UnsafeBufferPointer(rebasing: all[(row * job.sae.dSAE)..<((row + T) * job.sae.dSAE)]),
+                                   tokens: T, tokenIds: sample.tokens)
+                    row += T
+                }
+            }
         }
+        tokens += batchTokens
         done += batch.count
         progress(done, tokens)
         batch.removeAll(keepingCapacity: true)

@@ -138,9 +138,7 @@ public struct SparseAutoencoder: Sendable {
     /// the same comparison as `activate`); otherwise pre-activations, then `activate`.
     public func encode(_ x: [Float], tokens: Int, what: String = "activations") throws -> [Float] {
         precondition(x.count == tokens * dIn, "encode: x has \(x.count) values, expected \(tokens) x \(dIn)")
-        for (i, v) in x.enumerated() where !v.isFinite {
-            throw PlaypenError("\(what): non-finite activation \(v) at token \(i / dIn), dimension \(i % dIn)")
-        }
+        try checkFinite(x[...], what: what)
         let floor: [Float]? = switch architecture {
         case .relu: [Float](repeating: 0, count: dSAE)
         case .jumpReLU: threshold
@@ -163,6 +161,14 @@ public struct SparseAutoencoder: Sendable {
                     activate(codes, tokens: tokens)
                 }
             }
+        }
+    }
+
+    /// Throws, naming `what`, the token and the dimension, at the first NaN or infinity of the
+    /// activations `x` [tokens, dIn].
+    public func checkFinite(_ x: ArraySlice<Float>, what: String) throws {
+        for (i, v) in x.enumerated() where !v.isFinite {
+            throw PlaypenError("\(what): non-finite activation \(v) at token \(i / dIn), dimension \(i % dIn)")
         }
     }
 
