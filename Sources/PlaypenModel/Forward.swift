@@ -140,8 +140,10 @@ public final class KVCache {
 
     public init(config: GemmaConfig, capacity: Int) {
         self.capacity = capacity
-        k = (0..<config.numLayers).map { _ in Tensor(shape: [capacity, config.kvWidth]) }
-        v = (0..<config.numLayers).map { _ in Tensor(shape: [capacity, config.kvWidth]) }
+        // Uninitialised: a row is written before any attention reads it, and the layers a forward
+        // stops short of are never touched (their pages are never faulted in).
+        k = (0..<config.numLayers).map { _ in Tensor(uninitializedShape: [capacity, config.kvWidth]) }
+        v = (0..<config.numLayers).map { _ in Tensor(uninitializedShape: [capacity, config.kvWidth]) }
     }
 
     func advance(_ n: Int) { count += n }
@@ -214,9 +216,11 @@ extension GemmaModel {
         let H = c.numHeads, KVH = c.numKVHeads, D = c.headDim
         let lastLayer = options.stopAfterLayer ?? (c.numLayers - 1)
 
-        let x = Tensor(shape: [T, d]), h = Tensor(shape: [T, d])
-        let q = Tensor(shape: [T, HD]), att = Tensor(shape: [T, HD])
-        let gate = Tensor(shape: [T, I]), up = Tensor(shape: [T, I])
+        // Work buffers are written before they are read (zero-filling them cost a single-threaded
+        // pass over ~30 KB per token, page faults included, before the parallel kernels start).
+        let x = Tensor(uninitializedShape: [T, d]), h = Tensor(uninitializedShape: [T, d])
+        let q = Tensor(uninitializedShape: [T, HD]), att = Tensor(uninitializedShape: [T, HD])
+        let gate = Tensor(uninitializedShape: [T, I]), up = Tensor(uninitializedShape: [T, I])
         let chunk = min(segments.map(\.count).max()!, 256)
         let keysSeen = segments.map { $0.firstPosition + $0.count }.max()!
         let probs = Tensor(shape: [H, chunk, keysSeen])
