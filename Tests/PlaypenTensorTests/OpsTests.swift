@@ -237,7 +237,8 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         let before = panelKernelUseAVX512(avx512)
         defer { panelKernelUseAVX512(before) }
         var r = Rand(s: 9)
-        var gate = f32(r.array(4000, 6)) + [0, -0.0, 1, -1, 30, -30, 60, -60, 1e-40, -1e-40, 1e20, -1e20, .infinity, -.infinity]
+        let subnormal = Float.leastNormalMagnitude / 8
+        var gate = f32(r.array(4000, 6)) + [0, -0.0, 1, -1, 30, -30, 60, -60, subnormal, -subnormal, 1e20, -1e20, .infinity, -.infinity]
         gate += f32(r.array(37, 0.01))  // a tail shorter than a vector
         let up = f32(r.array(gate.count, 3))
         var y = [Float](repeating: .nan, count: gate.count)
