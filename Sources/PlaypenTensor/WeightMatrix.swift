@@ -164,6 +164,25 @@ private final class Q8Panels: @unchecked Sendable {
 
 private struct Int8Pointer: @unchecked Sendable { let pointer: UnsafeMutablePointer<Int8> }
 
+/// Holds the kernel selection for a stretch of work on one thread: sets the CKernels paths
+/// (`avx512`) under a process-wide lock and restores them in `end()`. The selection is global, so
+/// tests that force the portable paths (slow: a libm fmaf per multiply-add) hold it, and so do
+/// tests that run heavy forwards, or those would run portable whenever the two overlapped.
+public final class KernelSelection {
+    private static let lock = NSRecursiveLock()
+    private let before: Bool
+
+    public init(avx512: Bool) {
+        Self.lock.lock()
+        before = panelKernelUseAVX512(avx512)
+    }
+
+    public func end() {
+        panelKernelUseAVX512(before)
+        Self.lock.unlock()
+    }
+}
+
 /// Selects the instruction set of the CKernels kernels (panel products, Q8_0 panels, the gated
 /// GELU; tests check the portable paths on AVX-512 machines); returns whether AVX-512 was in use.
 @discardableResult

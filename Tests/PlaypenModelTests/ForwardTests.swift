@@ -169,6 +169,8 @@ import Testing
 
 @Suite(.serialized) struct RealModelTests {
     @Test func logitsAndResidualsMatchTransformers() throws {
+        let selection = KernelSelection(avx512: panelKernelHasAVX512)  // not while a test forces the portable kernels
+        defer { selection.end() }
         guard let model = try Fixtures.realModel() else { return }
         let g = try Fixtures.safetensors("model/gemma3-270m-golden.safetensors")
         let V = model.config.vocabSize, d = model.config.hiddenSize
@@ -217,6 +219,8 @@ import Testing
     /// dequantized to fp32. Packed for inference, both give the same bits: embedding rows, logits
     /// at every position and at the last only.
     @Test func quantizedEmbeddingGivesTheBitsOfTheFp32One() throws {
+        let selection = KernelSelection(avx512: panelKernelHasAVX512)  // not while a test forces the portable kernels
+        defer { selection.end() }
         guard let model = try Fixtures.realModel(), let path = try Fixtures.realGGUF() else { return }
         let fp32 = try GemmaModel.load(path)
         fp32.packForInference()
@@ -237,6 +241,8 @@ import Testing
     /// Extraction's batched forward on the real model: each sequence's resid_post has the bits of
     /// its own forward.
     @Test func batchedResidualStreamsEqualOneForwardPerSequence() throws {
+        let selection = KernelSelection(avx512: panelKernelHasAVX512)  // not while a test forces the portable kernels
+        defer { selection.end() }
         guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
         let sequences = ["The capital of France is", "USER: Describe the word without saying it.\n\nASSISTANT: It is a large animal",
                          "Hello"].map { tok.encode($0, addBOS: true) }
@@ -251,6 +257,8 @@ import Testing
     }
 
     @Test func greedyContinuationOfTheCapitalOfFrance() throws {
+        let selection = KernelSelection(avx512: panelKernelHasAVX512)  // not while a test forces the portable kernels
+        defer { selection.end() }
         guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
         let ids = tok.encode("The capital of France is", addBOS: true)
         #expect(ids == [2, 818, 5279, 529, 7001, 563])

@@ -234,8 +234,8 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
     /// x · σ(2u) · up computed with PlaypenTensor's own exp (`sexp`), the one the backward uses,
     /// over ordinary values, both clamp ends of the exp, zeros, subnormals and infinities.
     @Test(arguments: [true, false]) func gatedGeluKernelHasTheBitsOfTheSwiftFormula(avx512: Bool) {
-        let before = panelKernelUseAVX512(avx512)
-        defer { panelKernelUseAVX512(before) }
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
         var r = Rand(s: 9)
         let subnormal = Float.leastNormalMagnitude / 8
         var gate = f32(r.array(4000, 6)) + [0, -0.0, 1, -1, 30, -30, 60, -60, subnormal, -subnormal, 1e20, -1e20, .infinity, -.infinity]

@@ -34,8 +34,8 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
     ]
 
     @Test(arguments: [true, false]) func packedMultiplyMatchesReference(avx512: Bool) {
-        let before = panelKernelUseAVX512(avx512)
-        defer { panelKernelUseAVX512(before) }
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
         var rng = Rand(s: 11)
         for s in Self.shapes {
             let x = rng.array(s.T * s.cols), w = rng.array(s.rows * s.cols)
@@ -51,11 +51,11 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
         var rng = Rand(s: 5)
         for s in Self.shapes {
             let x = f32(rng.array(s.T * s.cols)), w = f32(rng.array(s.rows * s.cols))
-            let before = panelKernelUseAVX512(false)
+            let selection = KernelSelection(avx512: false)
             let portable = packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols)
             panelKernelUseAVX512(true)
             let vector = packedProduct(x, w, T: s.T, rows: s.rows, cols: s.cols)
-            panelKernelUseAVX512(before)
+            selection.end()
             #expect(portable.map(\.bitPattern) == vector.map(\.bitPattern), "T \(s.T) rows \(s.rows) cols \(s.cols)")
         }
     }
@@ -63,8 +63,8 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
     /// The fused epilogue is the product, plus the bias in fp32, kept where strictly above both the
     /// floor and 0: bit for bit what the separate steps give, with either kernel.
     @Test(arguments: [true, false]) func fusedBiasAndFloorEqualTheSeparateSteps(avx512: Bool) {
-        let before = panelKernelUseAVX512(avx512)
-        defer { panelKernelUseAVX512(before) }
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
         var rng = Rand(s: 21)
         for s in Self.shapes {
             let x = f32(rng.array(s.T * s.cols)), w = f32(rng.array(s.rows * s.cols))
@@ -127,8 +127,8 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
     /// kernels, for the products (one row: four panels at a time, then the rest) and for rows
     /// (scales include fp16 subnormals and q = -128).
     @Test(arguments: [true, false]) func q8PanelsEqualTheDequantizedMatrix(avx512: Bool) {
-        let before = panelKernelUseAVX512(avx512)
-        defer { panelKernelUseAVX512(before) }
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
         var rng = Rand(s: 21)
         for (T, rows, cols) in [(1, 32, 32), (1, 120, 64), (1, 200, 320), (3, 70, 64), (9, 5, 32), (17, 96, 640), (40, 33, 288)] {
             let blocksPerRow = cols / 32
