@@ -89,6 +89,9 @@ static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t
 // broadcast, the panel's 32 values of input k are two loads. MR = 8 measured best (8..10 equal,
 // 12 and 14 slower: register pressure; 8 x 48 slower: three loads per broadcast).
 #define PP_MR 8
+// The first n of 16 lanes (all 16 for n >= 16): the two half-panel masks of a panel with `valid`
+// columns are low_lanes(valid) and low_lanes(valid - 16).
+static inline __mmask16 low_lanes(size_t n) { return n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1); }
 #define DEFINE_TILE(MR)                                                                                   \
 __attribute__((target("avx512f")))                                                                        \
 static void tile##MR(float *out, size_t ldo, const float *a, size_t lda, const float *B, size_t ldb,     \
@@ -131,8 +134,7 @@ __attribute__((target("avx512f")))
 static void panel_rows_avx512(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
                               size_t ldb, size_t K, size_t T, size_t valid, const float *bias, const float *floor,
                               const float *next) {
-    __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-    __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+    __mmask16 m0 = low_lanes(valid), m1 = low_lanes(valid > 16 ? valid - 16 : 0);
     size_t t = 0;
     for (; t + PP_MR <= T; t += PP_MR) tile8(out + t * ldo, ldo, inp + t * ldi, ldi, B, ldb, K, m0, m1, bias, floor, t == 0 ? next : 0);
     const float *a = inp + t * ldi;
@@ -283,8 +285,7 @@ static void q8_row_panels_avx512(float *out, const float *a, const signed char *
     _Pragma("clang loop unroll(full)") for (int i = 0; i < Q8PR; i++) {
         size_t n0 = (p0 + i) * PP_PANEL_WIDTH;
         size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
-        __mmask16 m0 = valid >= 16 ? 0xFFFF : (__mmask16)((1u << valid) - 1);
-        __mmask16 m1 = valid >= 32 ? 0xFFFF : valid <= 16 ? 0 : (__mmask16)((1u << (valid - 16)) - 1);
+        __mmask16 m0 = low_lanes(valid), m1 = low_lanes(valid > 16 ? valid - 16 : 0);
         _mm512_mask_storeu_ps(out + n0, m0, total[2 * i]);
         _mm512_mask_storeu_ps(out + n0 + 16, m1, total[2 * i + 1]);
     }
