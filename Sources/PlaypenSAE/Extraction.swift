@@ -102,7 +102,7 @@ public func runExtraction<Samples: Sequence>(
                 try job.sae.checkFinite(rows[...], what: what)
                 x += rows
             }
-            let codes = try job.sae.encode(x, tokens: batchTokens, what: "layer \(job.layer) resid_post")
+            let codes = job.sae.encodeFinite(x, tokens: batchTokens)
             var row = 0
             try codes.withUnsafeBufferPointer { all in
                 for sample in batch {

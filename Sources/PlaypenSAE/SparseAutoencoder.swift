@@ -137,8 +137,14 @@ public struct SparseAutoencoder: Sendable {
     /// applies bias and threshold inside the product (`WeightMatrix.multiply(_:_:T:bias:floor:)`,
     /// the same comparison as `activate`); otherwise pre-activations, then `activate`.
     public func encode(_ x: [Float], tokens: Int, what: String = "activations") throws -> [Float] {
-        precondition(x.count == tokens * dIn, "encode: x has \(x.count) values, expected \(tokens) x \(dIn)")
         try checkFinite(x[...], what: what)
+        return encodeFinite(x, tokens: tokens)
+    }
+
+    /// `encode` of activations already checked with `checkFinite` (extraction checks each sample
+    /// of a batch, to name it, then encodes the batch at once).
+    func encodeFinite(_ x: [Float], tokens: Int) -> [Float] {
+        precondition(x.count == tokens * dIn, "encode: x has \(x.count) values, expected \(tokens) x \(dIn)")
         let floor: [Float]? = switch architecture {
         case .relu: [Float](repeating: 0, count: dSAE)
         case .jumpReLU: threshold
