@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "PlaypenTensorTests", dependencies: ["PlaypenTensor", "CBLAS"]),
         // Shared CLI plumbing (flags, --config, progress, manifests, main wrapper) and pp-ppt.
         .target(name: "PlaypenCLI", dependencies: [
-            "PlaypenIO", "CBLAS", "PlaypenTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "PlaypenIO", "CBLAS", "CKernels", "PlaypenTensor", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "pp-ppt", dependencies: [
             "PlaypenIO", "PlaypenCLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -276,4 +276,5 @@ var arguments = Array(CommandLine.arguments.dropFirst())
 if let first = arguments.first, !["words", "game", "merge", "select", "table", "help", "-h", "--help"].contains(first) {
     arguments.insert("words", at: 0)
 }
+keepLargeBlocksForReuse()
 PlaypenMain.run(PPEval.self, arguments: arguments)

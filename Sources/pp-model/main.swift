@@ -229,4 +229,5 @@ struct Bench: ParsableCommand {
     }
 }
 
+keepLargeBlocksForReuse()
 PlaypenMain.run(PPModel.self)

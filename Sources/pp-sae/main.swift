@@ -235,4 +235,5 @@ struct Train: ParsableCommand {
         }
     }
 }
+keepLargeBlocksForReuse()
 PlaypenMain.run(PPSAE.self)

@@ -259,3 +259,27 @@ func executable(_ name: String) -> String? {
         #expect(try JSONValue.parse(out8)["rows"] == 1)
     }
 }
+
+@Suite struct AllocationPolicyTests {
+    /// Page faults while allocating `bytes`, writing every page and freeing them.
+    func faultsOfTouchingAFreshBlock(_ bytes: Int) -> Int {
+        func minorFaults() -> Int { var u = rusage(); getrusage(RUSAGE_SELF.rawValue, &u); return u.ru_minflt }
+        let before = minorFaults()
+        let block = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 16)
+        memset(block, 1, bytes)
+        block.deallocate()
+        return minorFaults() - before
+    }
+
+    /// A 40 MB block: over glibc's largest automatic mmap threshold (32 MB), so by default every
+    /// allocation of it is a fresh mapping; still inside a thread arena's 64 MB heap.
+    @Test func keepLargeBlocksForReuseServesARepeatedBlockFromTouchedPages() {
+        let bytes = 40 << 20, pages = bytes / Int(getpagesize())
+        let fresh = faultsOfTouchingAFreshBlock(bytes)
+        #expect(fresh >= pages * 9 / 10, "default glibc policy: every page of a fresh mapping faults")
+        keepLargeBlocksForReuse()
+        _ = faultsOfTouchingAFreshBlock(bytes)
+        let reused = faultsOfTouchingAFreshBlock(bytes)
+        #expect(reused < pages / 10, "\(reused) faults of \(pages) pages on the block's second use")
+    }
+}
