@@ -240,20 +240,21 @@ extension GemmaModel {
             && !options.captureLayers.contains(lastLayer) && options.residualHook == nil
         let P = positions.count
         let xs = Tensor(shape: [P, d]), hs = Tensor(shape: [lastRowsOnly ? P : 0, d])
+        // h holds each layer's normed input: the previous layer's last step computes it
+        rmsNormForward(h.data, rstd: nil, x.data, scale: weights.layers[0].inputNorm.data, N: T, C: d, eps: eps)
         for li in 0...lastLayer {
             let w = weights.layers[li]
             let isGlobal = c.layerIsGlobal[li]
             let rope = isGlobal ? globalRope : localRope
             let window = isGlobal ? 0 : c.slidingWindow
-            // attention block: norm, k/v projections straight into the cache, k norm, RoPE
-            rmsNormForward(h.data, rstd: nil, x.data, scale: w.inputNorm.data, N: T, C: d, eps: eps)
+            // attention block: k/v projections straight into the cache, k norm and RoPE
             let kRows = kv.k[li].data + kvRowOfFirstToken * KVD, vRows = kv.v[li].data + kvRowOfFirstToken * KVD
             w.k.multiply(kRows, h.data, T: T)
             w.v.multiply(vRows, h.data, T: T)
-            rmsNormForward(kRows, rstd: nil, kRows, scale: w.kNorm.data, N: T * KVH, C: D, eps: eps)
             rope.cos.withUnsafeBufferPointer { cp in
                 rope.sin.withUnsafeBufferPointer { sp in
-                    ropeForward(kRows, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: KVH, D: D)
+                    rmsNormRopeForward(kRows, scale: w.kNorm.data, cos: cp.baseAddress!, sin: sp.baseAddress!,
+                                       tableRows: nil, T: T, nHeads: KVH, D: D, eps: eps)
                 }
             }
             // the query rows: every row, or (last layer) the requested ones, gathered into xs / hs
@@ -265,18 +266,10 @@ extension GemmaModel {
                 (hs.data + i * d).update(from: h.data + p * d, count: d)
             }
             w.q.multiply(q.data, hr.data, T: n)
-            rmsNormForward(q.data, rstd: nil, q.data, scale: w.qNorm.data, N: n * H, C: D, eps: eps)
             rope.cos.withUnsafeBufferPointer { cp in
                 rope.sin.withUnsafeBufferPointer { sp in
-                    guard let rows else {
-                        ropeForward(q.data, cos: cp.baseAddress!, sin: sp.baseAddress!, T: T, nHeads: H, D: D)
-                        return
-                    }
-                    let half = D / 2
-                    for (i, p) in rows.enumerated() {
-                        ropeForward(q.data + i * HD, cos: cp.baseAddress! + p * half, sin: sp.baseAddress! + p * half,
-                                    T: 1, nHeads: H, D: D)
-                    }
+                    rmsNormRopeForward(q.data, scale: w.qNorm.data, cos: cp.baseAddress!, sin: sp.baseAddress!,
+                                       tableRows: rows, T: n, nHeads: H, D: D, eps: eps)
                 }
             }
             // each sequence's queries in runs of consecutive positions; sliding layers only look at
@@ -293,16 +286,15 @@ extension GemmaModel {
                 }
             }
             w.o.multiply(h.data, att.data, T: n)
-            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postAttentionNorm.data, N: n, C: d, eps: eps)
-            residualAdd(xr.data, h.data, N: n * d)
+            normedResidualAdd(xr.data, h.data, scale: w.postAttentionNorm.data, nextScale: w.preFeedforwardNorm.data,
+                              N: n, C: d, eps: eps)
             // MLP block
-            rmsNormForward(h.data, rstd: nil, xr.data, scale: w.preFeedforwardNorm.data, N: n, C: d, eps: eps)
             w.gate.multiply(gate.data, h.data, T: n)
             w.up.multiply(up.data, h.data, T: n)
             gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: n * I)
             w.down.multiply(h.data, gate.data, T: n)
-            rmsNormForward(h.data, rstd: nil, h.data, scale: w.postFeedforwardNorm.data, N: n, C: d, eps: eps)
-            residualAdd(xr.data, h.data, N: n * d)
+            normedResidualAdd(xr.data, h.data, scale: w.postFeedforwardNorm.data,
+                              nextScale: li < lastLayer ? weights.layers[li + 1].inputNorm.data : nil, N: n, C: d, eps: eps)
             if options.captureLayers.contains(li) { resid[li] = x.array }
             if let hook = options.residualHook { try hook(li, UnsafeBufferPointer(x.buffer)) }
         }

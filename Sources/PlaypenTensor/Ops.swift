@@ -49,14 +49,53 @@ public func rmsNormForward(_ out: FloatPtr, rstd: FloatPtr?, _ inp: ConstFloatPt
                            scale: ConstFloatPtr, N: Int, C: Int, eps: Float) {
     let o = SendablePointer(out), s = SendablePointer(rstd), x0 = SendablePointer(inp), w = SendablePointer(scale)
     parallelChunks(N, minChunk: max(1, elementwiseChunk / max(C, 1))) { lo, hi in
-        let scale = w.const!
         for n in lo..<hi {
-            let x = x0.const! + n * C, y = o.pointer! + n * C
-            let r = 1 / (vdot(x, x, C) / Float(C) + eps).squareRoot()
-            var i = 0
-            while i + vectorWidth <= C { vstore((vload(x + i) * r) * vload(scale + i), y + i); i += vectorWidth }
-            while i < C { y[i] = (x[i] * r) * scale[i]; i += 1 }
+            let r = rmsNormRow(o.pointer! + n * C, x0.const! + n * C, scale: w.const!, C: C, eps: eps)
             s.pointer?[n] = r
+        }
+    }
+}
+
+/// One row of `rmsNormForward` (`y` may be `x`); returns its rstd.
+@inline(__always)
+func rmsNormRow(_ y: FloatPtr, _ x: ConstFloatPtr, scale: ConstFloatPtr, C: Int, eps: Float) -> Float {
+    let r = 1 / (vdot(x, x, C) / Float(C) + eps).squareRoot()
+    var i = 0
+    while i + vectorWidth <= C { vstore((vload(x + i) * r) * vload(scale + i), y + i); i += vectorWidth }
+    while i < C { y[i] = (x[i] * r) * scale[i]; i += 1 }
+    return r
+}
+
+/// The end of a Gemma-3 block over N rows of width C (inference): `h = rmsnorm(h; scale)`,
+/// `x += h`, then with `nextScale` `h = rmsnorm(x; nextScale)`, the next block's input. Row by
+/// row, so each row stays in cache between the steps; the bits of rmsNormForward, residualAdd
+/// and rmsNormForward called in turn.
+public func normedResidualAdd(_ x: FloatPtr, _ h: FloatPtr, scale: ConstFloatPtr, nextScale: ConstFloatPtr?,
+                              N: Int, C: Int, eps: Float) {
+    let xp = SendablePointer(x), hp = SendablePointer(h), w = SendablePointer(scale), next = SendablePointer(nextScale)
+    parallelChunks(N, minChunk: max(1, elementwiseChunk / max(C, 1))) { lo, hi in
+        for n in lo..<hi {
+            let x = xp.pointer! + n * C, h = hp.pointer! + n * C
+            _ = rmsNormRow(h, h, scale: w.const!, C: C, eps: eps)
+            residualAdd(x, h, N: C)
+            if let next = next.const { _ = rmsNormRow(h, x, scale: next, C: C, eps: eps) }
+        }
+    }
+}
+
+/// Per-head RMSNorm, then RoPE, over T rows of `nHeads` heads of width D (queries or keys) in
+/// one pass; row t takes the angles of table row `tableRows?[t] ?? t`. The bits of
+/// rmsNormForward over the T·nHeads head rows followed by ropeForward.
+public func rmsNormRopeForward(_ x: FloatPtr, scale: ConstFloatPtr, cos: ConstFloatPtr, sin: ConstFloatPtr,
+                               tableRows: [Int]?, T: Int, nHeads: Int, D: Int, eps: Float) {
+    let xp = SendablePointer(x), w = SendablePointer(scale), c = SendablePointer(cos), s = SendablePointer(sin)
+    let half = D / 2
+    parallelChunks(T, minChunk: max(1, elementwiseChunk / max(nHeads * D, 1))) { lo, hi in
+        for t in lo..<hi {
+            let row = xp.pointer! + t * nHeads * D
+            for h in 0..<nHeads { _ = rmsNormRow(row + h * D, row + h * D, scale: w.const!, C: D, eps: eps) }
+            let table = (tableRows?[t] ?? t) * half
+            ropeRotate(row, cos: c.const! + table, sin: s.const! + table, T: 1, nHeads: nHeads, D: D, direction: 1)
         }
     }
 }

@@ -252,6 +252,45 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         }
     }
 
+    /// The forward's fused block end gives the bits of the three steps it fuses: norm h, add it
+    /// to x, norm x into h with the next scale (and without one, h stays the normed block output).
+    @Test(arguments: [true, false]) func normedResidualAddHasTheBitsOfItsSteps(withNext: Bool) {
+        var r = Rand(s: 21)
+        let N = 300, C = 72  // many rows, so the work is split over the cores; C not a vector multiple
+        let x0 = f32(r.array(N * C, 40)), h0 = f32(r.array(N * C, 3))
+        let scale = f32(r.array(C, 1)), next = f32(r.array(C, 1))
+        var x = x0, h = h0
+        normedResidualAdd(&x, &h, scale: scale, nextScale: withNext ? next : nil, N: N, C: C, eps: 1e-6)
+        var ex = x0, eh = h0
+        rmsNormForward(&eh, rstd: nil, h0, scale: scale, N: N, C: C, eps: 1e-6)
+        residualAdd(&ex, eh, N: N * C)
+        if withNext { rmsNormForward(&eh, rstd: nil, ex, scale: next, N: N, C: C, eps: 1e-6) }
+        #expect(x.map(\.bitPattern) == ex.map(\.bitPattern))
+        #expect(h.map(\.bitPattern) == eh.map(\.bitPattern))
+    }
+
+    /// Per-head norm + RoPE in one pass gives the bits of rmsNormForward then ropeForward, with
+    /// every row's angles or with gathered rows taking other rows' angles.
+    @Test(arguments: [false, true]) func rmsNormRopeHasTheBitsOfNormThenRope(gathered: Bool) {
+        var r = Rand(s: 22)
+        let T = 40, H = 3, D = 36, half = D / 2, tableRows = 50
+        let x0 = f32(r.array(T * H * D, 5)), scale = f32(r.array(D, 1))
+        let cos = f32(r.array(tableRows * half, 1)), sin = f32(r.array(tableRows * half, 1))
+        let rows = gathered ? (0..<T).map { (7 * $0 + 3) % tableRows } : nil
+        var y = x0
+        rmsNormRopeForward(&y, scale: scale, cos: cos, sin: sin, tableRows: rows, T: T, nHeads: H, D: D, eps: 1e-6)
+        var e = x0
+        rmsNormForward(&e, rstd: nil, x0, scale: scale, N: T * H, C: D, eps: 1e-6)
+        for t in 0..<T {
+            let p = rows?[t] ?? t
+            e.withUnsafeMutableBufferPointer { eb in
+                ropeForward(eb.baseAddress! + t * H * D, cos: Array(cos[(p * half)...]), sin: Array(sin[(p * half)...]),
+                            T: 1, nHeads: H, D: D)
+            }
+        }
+        #expect(y.map(\.bitPattern) == e.map(\.bitPattern))
+    }
+
     @Test func embeddingForwardBackward() {
         var r = Rand(s: 6)
         let V = 5, C = 3, ids: [Int32] = [4, 0, 4, 2]
