@@ -7,6 +7,7 @@
 // it leaves no BLAS threads spinning beside the element-wise work.
 #include "cpanelgemm.h"
 #include "dispatch.h"
+#include "elementwise.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -60,6 +61,9 @@ void pp_pack_panels_in_place(float *w, size_t K, size_t panelBegin, size_t panel
 // largest residual elements (~6.6e4) 5.7 ulps from transformers after 18 layers; blocked sums keep
 // them inside the 4 ulps the real-model golden allows, as OpenBLAS's do.
 #define PP_K_BLOCK 256
+
+// Rows per gate/up tile of pp_panel_gemm_gated_gelu: the AVX-512 kernel's full tile.
+#define PP_GELU_ROWS 8
 
 // ---- portable kernel: one row at a time, the 32 outputs of a panel in a local array --------------
 static void panel_rows_portable(float *out, size_t ldo, const float *inp, size_t ldi, const float *B,
@@ -195,6 +199,29 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
         const float *B = b + p * panelStride;
         const float *next = p + 1 < panelEnd && (p + 1) * PP_PANEL_WIDTH < N ? B + panelStride : 0;
         panel_rows(avx512, out + n0, ldo, inp, ldi, B, ldb, K, T, valid, bias ? bias + n0 : 0, floor ? floor + n0 : 0, next);
+    }
+}
+
+// Gate and up panels p of a gated MLP, PP_MR rows at a time into two small tiles that stay in L1,
+// then the GELU product straight into `out`: the [T, N] gate and up products are never written
+// out and read back. Each tile is the same panel_rows call a plain product makes, so every sum has
+// the bits of pp_panel_gemm's and the result those of pp_gated_gelu over the two products.
+void pp_panel_gemm_gated_gelu(float *out, size_t ldo, const float *inp, size_t ldi, const float *gate,
+                              const float *up, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd) {
+    int avx512 = pp_kernels_avx512_selected();
+    float g[PP_GELU_ROWS * PP_PANEL_WIDTH], u[PP_GELU_ROWS * PP_PANEL_WIDTH];
+    for (size_t p = panelBegin; p < panelEnd; p++) {
+        size_t n0 = p * PP_PANEL_WIDTH;
+        if (n0 >= N) break;
+        size_t valid = N - n0 < PP_PANEL_WIDTH ? N - n0 : PP_PANEL_WIDTH;
+        const float *G = gate + p * PP_PANEL_WIDTH * K, *U = up + p * PP_PANEL_WIDTH * K;
+        for (size_t t = 0; t < T; t += PP_GELU_ROWS) {
+            size_t rows = T - t < PP_GELU_ROWS ? T - t : PP_GELU_ROWS;
+            panel_rows(avx512, g, PP_PANEL_WIDTH, inp + t * ldi, ldi, G, PP_PANEL_WIDTH, K, rows, valid, 0, 0, 0);
+            panel_rows(avx512, u, PP_PANEL_WIDTH, inp + t * ldi, ldi, U, PP_PANEL_WIDTH, K, rows, valid, 0, 0, 0);
+            for (size_t i = 0; i < rows; i++)
+                pp_gated_gelu(out + (t + i) * ldo + n0, g + i * PP_PANEL_WIDTH, u + i * PP_PANEL_WIDTH, valid);
+        }
     }
 }
 

@@ -289,9 +289,7 @@ extension GemmaModel {
             normedResidualAdd(xr.data, h.data, scale: w.postAttentionNorm.data, nextScale: w.preFeedforwardNorm.data,
                               N: n, C: d, eps: eps)
             // MLP block
-            w.gate.multiply(gate.data, h.data, T: n)
-            w.up.multiply(up.data, h.data, T: n)
-            gatedGeluForward(gate.data, gate: gate.data, up: up.data, N: n * I)
+            WeightMatrix.gatedGelu(gate.data, h.data, T: n, gate: w.gate, up: w.up, scratch: up.data)
             w.down.multiply(h.data, gate.data, T: n)
             normedResidualAdd(xr.data, h.data, scale: w.postFeedforwardNorm.data,
                               nextScale: li < lastLayer ? weights.layers[li + 1].inputNorm.data : nil, N: n, C: d, eps: eps)

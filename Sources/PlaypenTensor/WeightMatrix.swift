@@ -130,6 +130,28 @@ public final class WeightMatrix: @unchecked Sendable {
         }
     }
 
+    /// `out[T, rows] = gelu_tanh(inp · gateᵀ) ⊙ (inp · upᵀ)`, a gated MLP's first half. With both
+    /// matrices packed (fp32 panels) one kernel computes each gate/up tile pair and their product,
+    /// so the two [T, rows] products never reach memory; otherwise two products and the GELU,
+    /// through `scratch` ([T, rows]). The same bits either way.
+    public static func gatedGelu(_ out: FloatPtr, _ inp: ConstFloatPtr, T: Int, gate: WeightMatrix, up: WeightMatrix,
+                                 scratch: FloatPtr) {
+        precondition(gate.rows == up.rows && gate.cols == up.cols, "WeightMatrix: gate \(gate.rows)x\(gate.cols), up \(up.rows)x\(up.cols)")
+        guard gate.isPacked, up.isPacked, gate.q8 == nil, up.q8 == nil else {
+            gate.multiply(out, inp, T: T)
+            up.multiply(scratch, inp, T: T)
+            gatedGeluForward(out, gate: out, up: scratch, N: T * gate.rows)
+            return
+        }
+        guard T > 0, gate.rows > 0 else { return }
+        let o = SendablePointer(out), i = SendablePointer(inp)
+        let g = SendablePointer(gate.storage.data), u = SendablePointer(up.storage.data)
+        let (r, c) = (gate.rows, gate.cols)
+        parallelChunks(gate.panelCount, minChunk: 1) { lo, hi in
+            pp_panel_gemm_gated_gelu(o.pointer!, r, i.const!, c, g.const!, u.const!, c, T, r, lo, hi)
+        }
+    }
+
     /// `dst[0 ..< cols] = W[row, :] · scale` (the embedding lookup of a tied head).
     public func copyRow(_ row: Int, into dst: FloatPtr, scale: Float = 1) {
         precondition(row >= 0 && row < rows, "WeightMatrix: row \(row) outside 0..<\(rows)")

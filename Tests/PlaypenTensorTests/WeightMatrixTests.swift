@@ -85,6 +85,41 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
         }
     }
 
+    /// The gated-MLP kernel (gate and up tiles, then their GELU product) gives the bits of the two
+    /// packed products followed by gatedGeluForward, with either kernel; unpacked matrices take
+    /// the separate steps and agree as well. Cols past 256 cross the kernel's blocked sums.
+    @Test(arguments: [true, false]) func gatedGeluProductEqualsTheSeparateSteps(avx512: Bool) {
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
+        var rng = Rand(s: 23)
+        for s in Self.shapes + [(T: 20, rows: 96, cols: 300)] {
+            let x = f32(rng.array(s.T * s.cols)), wg = f32(rng.array(s.rows * s.cols)), wu = f32(rng.array(s.rows * s.cols))
+            let g = packedProduct(x, wg, T: s.T, rows: s.rows, cols: s.cols)
+            let u = packedProduct(x, wu, T: s.T, rows: s.rows, cols: s.cols)
+            var expected = [Float](repeating: .nan, count: s.T * s.rows)
+            gatedGeluForward(&expected, gate: g, up: u, N: g.count)
+            for packed in [true, false] {
+                let gate = WeightMatrix(Tensor(shape: [s.rows, s.cols], values: wg))
+                let up = WeightMatrix(Tensor(shape: [s.rows, s.cols], values: wu))
+                if packed { gate.pack(); up.pack() }
+                var y = [Float](repeating: .nan, count: s.T * s.rows), scratch = y
+                x.withUnsafeBufferPointer { xp in
+                    y.withUnsafeMutableBufferPointer { yp in
+                        scratch.withUnsafeMutableBufferPointer {
+                            WeightMatrix.gatedGelu(yp.baseAddress!, xp.baseAddress!, T: s.T, gate: gate, up: up, scratch: $0.baseAddress!)
+                        }
+                    }
+                }
+                if packed {
+                    #expect(y.map(\.bitPattern) == expected.map(\.bitPattern), "T \(s.T) rows \(s.rows) cols \(s.cols)")
+                } else {
+                    // sgemm sums in its own order
+                    #expect(zip(y, expected).allSatisfy { abs($0 - $1) <= 1e-4 * max(1, abs($1)) }, "unpacked T \(s.T) rows \(s.rows)")
+                }
+            }
+        }
+    }
+
     /// Packing B = Wᵀ straight from its rows gives the panels packing W does.
     @Test func packingTheTransposeEqualsPackingTheMatrix() {
         var rng = Rand(s: 9)

@@ -37,6 +37,13 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
                    size_t panelStride, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd,
                    const float *bias, const float *floor);
 
+/// out[t * ldo + n] = gelu_tanh(g) * u with g, u the products of the input with two packed
+/// matrices of the same shape (a gated MLP's gate and up projections, panels as pp_pack_panels
+/// makes them), for t < T and the columns of panels panelBegin ..< panelEnd: the bits of
+/// pp_panel_gemm for each followed by pp_gated_gelu.
+void pp_panel_gemm_gated_gelu(float *out, size_t ldo, const float *inp, size_t ldi, const float *gate,
+                              const float *up, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd);
+
 /// Q8_0 weights (ggml blocks of 32: fp16 scale d, 32 int8 q; value d * q) kept quantized as
 /// int8 panels: the layout of pp_pack_panels with one byte per value, and per panel and block of 32
 /// inputs the 32 rows' scales as fp32 (`scales[(p * K / 32 + k / 32) * 32 + n % 32]`). A quarter of
