@@ -49,6 +49,6 @@ bench-model: model | $(REFENV)/.complete
 KERNEL_CC ?= $(shell command -v clang >/dev/null 2>&1 && echo clang || echo cc)
 bench-kernel: deps
 	mkdir -p .build
-	$(KERNEL_CC) -O3 -I Sources/CKernels/include scripts/bench/panel_kernel_bench.c Sources/CKernels/cpanelgemm.c \
+	$(KERNEL_CC) -O3 -I Sources/CKernels/include scripts/bench/panel_kernel_bench.c Sources/CKernels/cpanelgemm.c Sources/CKernels/elementwise.c \
 	  $$(pkg-config --cflags --libs openblas) -lpthread -lm -o .build/panel-kernel-bench
 	.build/panel-kernel-bench 5
