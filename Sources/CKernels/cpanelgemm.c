@@ -7,7 +7,6 @@
 // it leaves no BLAS threads spinning beside the element-wise work.
 #include "cpanelgemm.h"
 #include "dispatch.h"
-#include "elementwise.h"
 #include <string.h>
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -205,7 +204,8 @@ void pp_panel_gemm(float *out, size_t ldo, const float *inp, size_t ldi, const f
 // Gate and up panels p of a gated MLP, PP_MR rows at a time into two small tiles that stay in L1,
 // then the GELU product straight into `out`: the [T, N] gate and up products are never written
 // out and read back. Each tile is the same panel_rows call a plain product makes, so every sum has
-// the bits of pp_panel_gemm's and the result those of pp_gated_gelu over the two products.
+// the bits of pp_panel_gemm's and the result those of pp_gated_gelu over the two products (on the
+// path selected once for the call).
 void pp_panel_gemm_gated_gelu(float *out, size_t ldo, const float *inp, size_t ldi, const float *gate,
                               const float *up, size_t K, size_t T, size_t N, size_t panelBegin, size_t panelEnd) {
     int avx512 = pp_kernels_avx512_selected();
@@ -220,7 +220,7 @@ void pp_panel_gemm_gated_gelu(float *out, size_t ldo, const float *inp, size_t l
             panel_rows(avx512, g, PP_PANEL_WIDTH, inp + t * ldi, ldi, G, PP_PANEL_WIDTH, K, rows, valid, 0, 0, 0);
             panel_rows(avx512, u, PP_PANEL_WIDTH, inp + t * ldi, ldi, U, PP_PANEL_WIDTH, K, rows, valid, 0, 0, 0);
             for (size_t i = 0; i < rows; i++)
-                pp_gated_gelu(out + (t + i) * ldo + n0, g + i * PP_PANEL_WIDTH, u + i * PP_PANEL_WIDTH, valid);
+                pp_gated_gelu_on(avx512, out + (t + i) * ldo + n0, g + i * PP_PANEL_WIDTH, u + i * PP_PANEL_WIDTH, valid);
         }
     }
 }

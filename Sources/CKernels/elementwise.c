@@ -81,9 +81,15 @@ static void gated_gelu_avx512(float *out, const float *gate, const float *up, si
 }
 #endif
 
-void pp_gated_gelu(float *out, const float *gate, const float *up, size_t n) {
+void pp_gated_gelu_on(int avx512, float *out, const float *gate, const float *up, size_t n) {
 #if defined(__x86_64__)
-    if (pp_kernels_avx512_selected()) { gated_gelu_avx512(out, gate, up, n); return; }
+    if (avx512) { gated_gelu_avx512(out, gate, up, n); return; }
+#else
+    (void)avx512;
 #endif
     gated_gelu_portable(out, gate, up, n);
+}
+
+void pp_gated_gelu(float *out, const float *gate, const float *up, size_t n) {
+    pp_gated_gelu_on(pp_kernels_avx512_selected(), out, gate, up, n);
 }
