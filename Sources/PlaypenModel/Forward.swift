@@ -177,22 +177,29 @@ extension GemmaModel {
     /// (`packForInference`, the tools') the values are the bits of one `forward` per sequence: each
     /// row's sums run in the same order either way.
     public func residualStreams(_ sequences: [[Int]], layers: Set<Int>) throws -> [[Int: [Float]]] {
-        guard let deepest = layers.max() else { return sequences.map { _ in [:] } }
+        let rows = try residualStreamRows(sequences, layers: layers)
+        let d = config.hiddenSize
+        var start = 0
+        return sequences.map { s in
+            defer { start += s.count }
+            guard !s.isEmpty else { return [:] }
+            return rows.mapValues { Array($0[(start * d)..<((start + s.count) * d)]) }
+        }
+    }
+
+    /// `residualStreams` as one [Σ tokens, hiddenSize] array per layer, the sequences' rows one
+    /// after another in order: the forward's own buffer, for callers that process the batch whole.
+    public func residualStreamRows(_ sequences: [[Int]], layers: Set<Int>) throws -> [Int: [Float]] {
+        guard let deepest = layers.max() else { return [:] }
         var ids: [Int] = [], segments: [SequenceSegment] = []
         for s in sequences where !s.isEmpty {
             segments.append(SequenceSegment(row: ids.count, count: s.count, firstPosition: 0, kvBase: ids.count))
             ids += s
         }
-        guard !ids.isEmpty else { return sequences.map { _ in [:] } }
+        guard !ids.isEmpty else { return Dictionary(uniqueKeysWithValues: layers.map { ($0, [Float]()) }) }
         let options = ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: deepest)
-        let batch = try run(ids, segments: segments, kv: KVCache(config: config, capacity: ids.count),
-                            kvRowOfFirstToken: 0, options: options).residPost
-        let d = config.hiddenSize
-        var next = segments.makeIterator()
-        return sequences.map { s in
-            guard !s.isEmpty, let seg = next.next() else { return [:] }
-            return batch.mapValues { Array($0[(seg.row * d)..<((seg.row + seg.count) * d)]) }
-        }
+        return try run(ids, segments: segments, kv: KVCache(config: config, capacity: ids.count),
+                       kvRowOfFirstToken: 0, options: options).residPost
     }
 
     /// The decoder over the token rows `ids`, made of `segments` (one sequence each); the keys and

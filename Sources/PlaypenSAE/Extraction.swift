@@ -10,9 +10,10 @@ import PlaypenIO
 public protocol ResidualStreamProvider {
     var hiddenSize: Int { get }
     var layerCount: Int { get }
-    /// For each sequence of the batch and each requested layer, resid_post as [tokens, hiddenSize].
+    /// For each requested layer, resid_post of all the batch's sequences, their rows one after
+    /// another in batch order ([Σ tokens, hiddenSize]), so a batch is encoded without regathering.
     /// Implementations may stop the forward after `layers.max()`.
-    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]]
+    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [Int: [Float]]
 }
 
 /// One tokenized sample: its examples.jsonl record and the token ids fed to the model (BOS first).
@@ -92,18 +93,18 @@ public func runExtraction<Samples: Sequence>(
         // Each SAE encodes the whole batch's rows in one product (its encoder is read once per
         // batch, not once per sample); every row's codes are the bits of a per-sample encode.
         for (job, writer) in zip(jobs, writers) {
-            var x: [Float] = []
-            x.reserveCapacity(batchTokens * job.sae.dIn)
-            for (b, sample) in batch.enumerated() {
-                let T = sample.tokens.count, what = "layer \(job.layer) resid_post of sample \(sample.info.index)"
-                guard let rows = acts[b][job.layer], rows.count == T * job.sae.dIn else {
-                    throw PlaypenError("layer \(job.layer): the model returned no resid_post of \(T) x \(job.sae.dIn) for sample \(sample.info.index)")
-                }
-                try job.sae.checkFinite(rows[...], what: what)
-                x += rows
+            guard let x = acts[job.layer], x.count == batchTokens * job.sae.dIn else {
+                throw PlaypenError("layer \(job.layer): the model returned no resid_post of \(batchTokens) x \(job.sae.dIn) for samples \(batch.first!.info.index)...\(batch.last!.info.index)")
+            }
+            var row = 0
+            for sample in batch {
+                let T = sample.tokens.count
+                try job.sae.checkFinite(x[(row * job.sae.dIn)..<((row + T) * job.sae.dIn)],
+                                        what: "layer \(job.layer) resid_post of sample \(sample.info.index)")
+                row += T
             }
             let codes = job.sae.encodeFinite(x, tokens: batchTokens)
-            var row = 0
+            row = 0
             try codes.withUnsafeBufferPointer { all in
                 for sample in batch {
                     let T = sample.tokens.count
@@ -152,19 +153,20 @@ public func cacheActivations<Samples: Sequence>(
     var batch: [ExtractionSample] = []
     func flush() throws {
         guard !batch.isEmpty else { return }
-        let acts = try model.residPost(batch.map(\.tokens), layers: [layer])
-        for (b, sample) in batch.enumerated() {
-            let x = acts[b][layer]!
-            let D = model.hiddenSize
-            for (i, v) in x.enumerated() where !v.isFinite {
-                throw PlaypenError("layer \(layer) resid_post of sample \(sample.info.index): non-finite activation \(v) at token \(i / D)")
+        let x = try model.residPost(batch.map(\.tokens), layers: [layer])[layer]!
+        let D = model.hiddenSize
+        var first = 0
+        for sample in batch {
+            let T = sample.tokens.count
+            for i in (first * D)..<((first + T) * D) where !x[i].isFinite {
+                throw PlaypenError("layer \(layer) resid_post of sample \(sample.info.index): non-finite activation \(x[i]) at token \(i / D - first)")
             }
             let start = dropBOS ? 1 : 0
-            let T = sample.tokens.count
             if T > start {
-                try x.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[(start * D * 4)..<(T * D * 4)])) }
+                try x.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[((first + start) * D * 4)..<((first + T) * D * 4)])) }
                 rows += T - start
             }
+            first += T
         }
         done += batch.count
         progress(done, rows)

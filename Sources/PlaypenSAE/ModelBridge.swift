@@ -7,7 +7,7 @@ import PlaypenModel
 // the forward (stopping after the deepest requested layer, no output head) and the
 // text/tokenization of each example. An adapter is merged beforehand (PeftAdapter.merge).
 
-/// resid_post from a loaded Gemma model: one forward per batch of sequences (`residualStreams`),
+/// resid_post from a loaded Gemma model: one forward per batch of sequences (`residualStreamRows`),
 /// stopping after `layers.max()`.
 public final class GemmaResidualStream: ResidualStreamProvider {
     public let model: GemmaModel
@@ -16,8 +16,8 @@ public final class GemmaResidualStream: ResidualStreamProvider {
 
     public init(model: GemmaModel) { self.model = model }
 
-    public func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]] {
-        try model.residualStreams(batch.map { $0.map(Int.init) }, layers: Set(layers))
+    public func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [Int: [Float]] {
+        try model.residualStreamRows(batch.map { $0.map(Int.init) }, layers: Set(layers))
     }
 }
 

@@ -10,19 +10,17 @@ struct TableModel: ResidualStreamProvider {
     let hiddenSize: Int
     let layerCount: Int
     let table: [Float]
-    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [[Int: [Float]]] {
-        batch.map { ids in
-            var out: [Int: [Float]] = [:]
-            for l in layers {
-                var x: [Float] = []
-                for id in ids {
-                    if id < 0 { x += [Float](repeating: .nan, count: hiddenSize); continue }
-                    x += table[(Int(id) * hiddenSize)..<((Int(id) + 1) * hiddenSize)]
-                }
-                out[l] = x
+    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [Int: [Float]] {
+        var out: [Int: [Float]] = [:]
+        for l in layers {
+            var x: [Float] = []
+            for id in batch.joined() {
+                if id < 0 { x += [Float](repeating: .nan, count: hiddenSize); continue }
+                x += table[(Int(id) * hiddenSize)..<((Int(id) + 1) * hiddenSize)]
             }
-            return out
+            out[l] = x
         }
+        return out
     }
 }
 
@@ -115,7 +113,9 @@ struct TableModel: ResidualStreamProvider {
         let ids = golden["ids"]!.values.map { Int32($0) }
         let stream = GemmaResidualStream(model: model)
         #expect(stream.hiddenSize == 64 && stream.layerCount == 4)
-        let acts = try stream.residPost([ids, Array(ids.prefix(10))], layers: [1, 3])
+        let rows = try stream.residPost([ids, Array(ids.prefix(10))], layers: [1, 3])
+        // the two sequences' rows one after the other: [ids.count + 10, 64]
+        let acts = [rows.mapValues { Array($0[0..<(ids.count * 64)]) }, rows.mapValues { Array($0[(ids.count * 64)...]) }]
         // transformers: hidden_states[L+1] is resid_post(L) except for the last layer (hooked separately).
         let h2 = golden["hidden_2"]!.values, last = golden["resid_post_last"]!.values
         let scale1 = h2.map { abs($0) }.max()!, scale3 = last.map { abs($0) }.max()!
@@ -125,7 +125,7 @@ struct TableModel: ResidualStreamProvider {
         #expect(maxAbsDiff(acts[1][3]!, Array(last[0..<640])) < 1e-4 * scale3)
         // Stopping after layer 1 gives the same resid_post(1) as the full forward.
         let stopped = try stream.residPost([ids], layers: [1])
-        #expect(stopped[0][1]! == acts[0][1]!)
+        #expect(stopped[1]! == acts[0][1]!)
 
         let sae = try SparseAutoencoder.load(path: saeFixtures + "/gs2")
         let root = temporaryDirectory("sae-tiny")
