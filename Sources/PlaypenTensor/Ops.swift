@@ -224,12 +224,8 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
         .sorted { $0.keys * $0.rows > $1.keys * $1.rows }
     let (o, qp, kp, vp, sp) = (SendablePointer(out), SendablePointer(q), SendablePointer(keyPanels),
                               SendablePointer(v), SendablePointer(probs))
-    // On all cores GCD hands the blocks out as cores free up; with fewer (--threads), worker i takes
-    // blocks i, i + workers, ... of the largest-first order.
-    let allCores = computeThreads >= ProcessInfo.processInfo.activeProcessorCount
-    let workers = allCores ? blocks.count : min(computeThreads, blocks.count)
-    DispatchQueue.concurrentPerform(iterations: workers) { worker in
-      for b in stride(from: worker, to: blocks.count, by: workers) {
+    // the cores take the blocks in the largest-first order as they free up
+    runParts(blocks.count) { b in
         let (t0, n, kLo, w) = (blocks[b].t0, blocks[b].rows, blocks[b].kLo, blocks[b].keys)
         let keyPanels = (kLo / width)..<((kLo + w + width - 1) / width)
         let valuePanels = (D + width - 1) / width
@@ -246,7 +242,6 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
             pp_panel_gemm(o.pointer! + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
                           vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels, nil, nil)
         }
-      }
     }
 }
 
@@ -410,9 +405,30 @@ public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int)
     let parts = max(1, min(computeThreads, n / max(minChunk, 1)))
     if parts == 1 { body(0, n); return }
     let step = (n + parts - 1) / parts
-    DispatchQueue.concurrentPerform(iterations: parts) { p in
+    runParts(parts) { p in
         let lo = p * step, hi = min(n, lo + step)
         if lo < hi { body(lo, hi) }
+    }
+}
+
+/// Runs `body(0 ..< parts)` on up to `computeThreads` cores, on the spinning worker pool
+/// (CKernels/workerpool.c): a forward pass starts ~10 parallel jobs per layer, and GCD's sleeping
+/// workers took ~35 µs to wake for each on this VM. When the pool is busy (another thread's job,
+/// or a call from inside a part) GCD runs the parts instead.
+public func runParts(_ parts: Int, _ body: @Sendable (Int) -> Void) {
+    if parts <= 1 { if parts == 1 { body(0) }; return }
+    withoutActuallyEscaping(body) { task in
+        var context = task
+        let ran = withUnsafeMutablePointer(to: &context) { context in
+            pp_pool_run(parts, computeThreads, { context, part in
+                context!.assumingMemoryBound(to: (@Sendable (Int) -> Void).self).pointee(part)
+            }, context)
+        }
+        guard ran == 0 else { return }
+        let workers = min(parts, computeThreads)
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            for part in stride(from: worker, to: parts, by: workers) { task(part) }
+        }
     }
 }
 
