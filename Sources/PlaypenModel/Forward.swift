@@ -239,7 +239,11 @@ extension GemmaModel {
         let eps = c.rmsNormEps
         var resid: [Int: [Float]] = [:]
 
-        for (t, id) in ids.enumerated() { weights.embed.copyRow(id, into: x.data + t * d, scale: Float(d).squareRoot()) }
+        // a row of the panel-packed table is spread over cols · 32 floats: cores share the lookups
+        let embed = weights.embed, rows = SendablePointer(x.data), embedScale = Float(d).squareRoot()
+        parallelChunks(T, minChunk: 32) { lo, hi in
+            for t in lo..<hi { embed.copyRow(ids[t], into: rows.pointer! + t * d, scale: embedScale) }
+        }
         // The last layer's queries, attention output and MLP only matter at the rows whose logits
         // are asked for (its keys and values are still computed at every row, for the cache):
         // skipping the rest is exact and saves a layer's worth of work for a last-position prefill.
@@ -256,8 +260,7 @@ extension GemmaModel {
             let window = isGlobal ? 0 : c.slidingWindow
             // attention block: k/v projections straight into the cache, k norm and RoPE
             let kRows = kv.k[li].data + kvRowOfFirstToken * KVD, vRows = kv.v[li].data + kvRowOfFirstToken * KVD
-            w.k.multiply(kRows, h.data, T: T)
-            w.v.multiply(vRows, h.data, T: T)
+            WeightMatrix.multiply(kRows, w.k, vRows, w.v, h.data, T: T)
             rope.cos.withUnsafeBufferPointer { cp in
                 rope.sin.withUnsafeBufferPointer { sp in
                     rmsNormRopeForward(kRows, scale: w.kNorm.data, cos: cp.baseAddress!, sin: sp.baseAddress!,

@@ -30,7 +30,11 @@ public final class WeightMatrix: @unchecked Sendable {
         self.rows = rows
         self.cols = cols
         storage = Tensor(uninitializedShape: [pp_panel_floats(rows, cols)])
-        pp_pack_panels_from_columns(storage.data, b, cols, rows, rows)
+        let width = Self.panelWidth, panels = SendablePointer(storage.data), source = SendablePointer(b)
+        parallelChunks((rows + width - 1) / width, minChunk: 16) { lo, hi in
+            pp_pack_panels_from_columns(panels.pointer! + lo * width * cols, source.const! + lo * width, cols,
+                                        min(rows, hi * width) - lo * width, rows)
+        }
         isPacked = true
     }
 
@@ -127,6 +131,30 @@ public final class WeightMatrix: @unchecked Sendable {
         let (r, c, width) = (rows, cols, Self.panelWidth)
         parallelChunks(panelCount, minChunk: 1) { lo, hi in
             pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, width, width * c, c, T, r, lo, hi, b.const, f.const)
+        }
+    }
+
+    /// `outA = inp · aᵀ` and `outB = inp · bᵀ` (two matrices of the same width, such as an
+    /// attention layer's keys and values) as one job: the panels of both shared out between the
+    /// cores together, so two narrow products keep both cores busy and wait at one barrier. The
+    /// bits of two `multiply` calls.
+    public static func multiply(_ outA: FloatPtr, _ a: WeightMatrix, _ outB: FloatPtr, _ b: WeightMatrix,
+                                _ inp: ConstFloatPtr, T: Int) {
+        precondition(a.cols == b.cols, "WeightMatrix: products of one input with widths \(a.cols) and \(b.cols)")
+        guard a.isPacked, b.isPacked, a.q8 == nil, b.q8 == nil, T > 0 else {
+            a.multiply(outA, inp, T: T)
+            b.multiply(outB, inp, T: T)
+            return
+        }
+        let i = SendablePointer(inp), width = Self.panelWidth, c = a.cols, first = a.panelCount
+        let targets = [(SendablePointer(outA), SendablePointer(a.storage.data), a.rows),
+                       (SendablePointer(outB), SendablePointer(b.storage.data), b.rows)]
+        parallelChunks(first + b.panelCount, minChunk: 1) { lo, hi in
+            for (m, range) in [(0, lo..<min(hi, first)), (1, max(lo, first)..<hi)] where !range.isEmpty {
+                let (o, w, r) = targets[m], offset = m == 0 ? 0 : first
+                pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, width, width * c, c, T, r,
+                              range.lowerBound - offset, range.upperBound - offset, nil, nil)
+            }
         }
     }
 

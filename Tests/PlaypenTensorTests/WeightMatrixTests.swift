@@ -120,10 +120,43 @@ private func packedProduct(_ x: [Float], _ w: [Float], T: Int, rows: Int, cols: 
         }
     }
 
+    /// Two products of one input as one job (an attention layer's keys and values) give the bits
+    /// of two separate products, packed or not, of equal or different heights.
+    @Test(arguments: [true, false]) func pairOfProductsEqualsTwoProducts(avx512: Bool) {
+        let selection = KernelSelection(avx512: avx512)
+        defer { selection.end() }
+        var rng = Rand(s: 31)
+        for (T, rowsA, rowsB, cols) in [(9, 256, 256, 64), (20, 40, 96, 33), (1, 32, 5, 7), (17, 160, 64, 300)] {
+            let x = f32(rng.array(T * cols)), wa = f32(rng.array(rowsA * cols)), wb = f32(rng.array(rowsB * cols))
+            for packed in [true, false] {
+                let a = WeightMatrix(Tensor(shape: [rowsA, cols], values: wa))
+                let b = WeightMatrix(Tensor(shape: [rowsB, cols], values: wb))
+                if packed { a.pack(); b.pack() }
+                var ya = [Float](repeating: .nan, count: T * rowsA), yb = [Float](repeating: .nan, count: T * rowsB)
+                var ea = ya, eb = yb
+                x.withUnsafeBufferPointer { xp in
+                    ya.withUnsafeMutableBufferPointer { yap in
+                        yb.withUnsafeMutableBufferPointer {
+                            WeightMatrix.multiply(yap.baseAddress!, a, $0.baseAddress!, b, xp.baseAddress!, T: T)
+                        }
+                    }
+                    ea.withUnsafeMutableBufferPointer { a.multiply($0.baseAddress!, xp.baseAddress!, T: T) }
+                    eb.withUnsafeMutableBufferPointer { b.multiply($0.baseAddress!, xp.baseAddress!, T: T) }
+                }
+                #expect(ya.map(\.bitPattern) == ea.map(\.bitPattern), "T \(T) a \(rowsA)x\(cols) packed \(packed)")
+                #expect(yb.map(\.bitPattern) == eb.map(\.bitPattern), "T \(T) b \(rowsB)x\(cols) packed \(packed)")
+                if packed {
+                    #expect(ya.map(\.bitPattern) == packedProduct(x, wa, T: T, rows: rowsA, cols: cols).map(\.bitPattern))
+                }
+            }
+        }
+    }
+
     /// Packing B = Wᵀ straight from its rows gives the panels packing W does.
     @Test func packingTheTransposeEqualsPackingTheMatrix() {
         var rng = Rand(s: 9)
-        for s in Self.shapes {
+        // 1000 rows: 32 panels, packed by both cores, the second part ending in a partial panel
+        for s in Self.shapes + [(T: 5, rows: 1000, cols: 24)] {
             let w = f32(rng.array(s.rows * s.cols)), x = f32(rng.array(s.T * s.cols))
             var b = [Float](repeating: 0, count: w.count)
             for r in 0..<s.rows { for k in 0..<s.cols { b[k * s.rows + r] = w[r * s.cols + k] } }
