@@ -411,15 +411,23 @@ public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int)
     }
 }
 
-/// Runs `body(0 ..< parts)` on up to `computeThreads` cores, on the spinning worker pool
-/// (CKernels/workerpool.c): a forward pass starts ~10 parallel jobs per layer, and GCD's sleeping
-/// workers took ~35 µs to wake for each on this VM. When the pool is busy (another thread's job,
-/// or a call from inside a part) GCD runs the parts instead.
+nonisolated(unsafe) private var spinningWorkers = false
+
+/// From now on `runParts` (and so `parallelChunks` and inference attention) runs on the spinning
+/// worker pool (CKernels/workerpool.c): a forward pass starts ~10 parallel jobs per layer, and
+/// GCD's sleeping workers took ~35 µs to wake for each on this VM. For the forward-only tools,
+/// whose products run on the panel kernel: a pool worker spins for a while after each job, and
+/// OpenBLAS's threads beside it (training's sgemms) would lose a core to it. Call it at start-up.
+public func useSpinningWorkers() { spinningWorkers = true }
+
+/// Runs `body(0 ..< parts)` on up to `computeThreads` cores: on the spinning worker pool after
+/// `useSpinningWorkers()` while no other job holds it (another thread's, or the one a call from
+/// inside a part belongs to), on GCD otherwise.
 public func runParts(_ parts: Int, _ body: @Sendable (Int) -> Void) {
     if parts <= 1 { if parts == 1 { body(0) }; return }
     withoutActuallyEscaping(body) { task in
         var context = task
-        let ran = withUnsafeMutablePointer(to: &context) { context in
+        let ran = !spinningWorkers ? 0 : withUnsafeMutablePointer(to: &context) { context in
             pp_pool_run(parts, computeThreads, { context, part in
                 context!.assumingMemoryBound(to: (@Sendable (Int) -> Void).self).pointee(part)
             }, context)

@@ -186,10 +186,13 @@ extension PeftAdapter {
 
     /// How every forward-only tool applies `--adapter`: loads the model (GGUF file or HF
     /// directory), merges the PEFT adapter, if any, into its weights, and packs them for inference.
+    /// The process is a forward-only one from here, its products on the panel kernel rather than
+    /// OpenBLAS's threads, so its parallel jobs go to the spinning worker pool.
     public static func loadMerged(model path: String, adapter: String?) throws -> (model: GemmaModel, adapter: LoRALayout?) {
         let model = try GemmaModel.load(path, forInference: true)
         let layout = try adapter.map { try merge($0, into: model) }
         model.packForInference()
+        useSpinningWorkers()
         return (model, layout)
     }
 }

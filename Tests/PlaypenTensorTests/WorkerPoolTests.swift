@@ -5,6 +5,8 @@ import PlaypenTensor
 
 // runParts on the spinning worker pool: every part runs exactly once, whoever calls and however
 // the calls nest or overlap, and a thread limit of one keeps the work on the calling thread.
+// (The pool, once switched on, serves every later caller in this process; the other tests'
+// results do not depend on which runs their parts.)
 
 private final class PartCounts: @unchecked Sendable {
     private var counts: [Int]
@@ -15,6 +17,8 @@ private final class PartCounts: @unchecked Sendable {
 }
 
 @Suite(.serialized) struct WorkerPoolTests {
+    init() { useSpinningWorkers() }
+
     @Test func everyPartRunsOnceOverManyJobs() {
         for parts in [2, 3, 7, 64, 501] {
             for _ in 0..<200 {
