@@ -146,6 +146,22 @@ public final class KVCache {
         v = (0..<config.numLayers).map { _ in Tensor(uninitializedShape: [capacity, config.kvWidth]) }
     }
 
+    private init(capacity: Int, k: [Tensor], v: [Tensor]) {
+        self.capacity = capacity
+        self.k = k
+        self.v = v
+    }
+
+    /// The cache of one forward that nothing continues (no decoding follows): every layer uses
+    /// the same storage, as a layer's attention reads only the keys and values that layer has
+    /// just written. One layer's worth of memory instead of numLayers' (for a batch of extraction
+    /// rows, tens of MB the forward would otherwise fault in afresh).
+    static func singleForward(config: GemmaConfig, capacity: Int) -> KVCache {
+        let k = Tensor(uninitializedShape: [capacity, config.kvWidth]), v = Tensor(uninitializedShape: [capacity, config.kvWidth])
+        return KVCache(capacity: capacity, k: Array(repeating: k, count: config.numLayers),
+                       v: Array(repeating: v, count: config.numLayers))
+    }
+
     func advance(_ n: Int) { count += n }
     public func reset() { count = 0 }
 }
@@ -161,7 +177,7 @@ extension GemmaModel {
         let T = ids.count
         let start = cache?.count ?? 0
         guard T > 0 else { return ForwardResult(logits: [], logitPositions: [], residPost: [:]) }
-        let kv = cache ?? KVCache(config: config, capacity: T)
+        let kv = cache ?? KVCache.singleForward(config: config, capacity: T)
         guard start + T <= kv.capacity else {
             throw PlaypenError("KV cache holds \(kv.capacity) positions, \(start + T) needed")
         }
@@ -198,7 +214,7 @@ extension GemmaModel {
         }
         guard !ids.isEmpty else { return Dictionary(uniqueKeysWithValues: layers.map { ($0, [Float]()) }) }
         let options = ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: deepest)
-        return try run(ids, segments: segments, kv: KVCache(config: config, capacity: ids.count),
+        return try run(ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: ids.count),
                        kvRowOfFirstToken: 0, options: options).residPost
     }
 

@@ -138,12 +138,12 @@ public struct SparseAutoencoder: Sendable {
     /// the same comparison as `activate`); otherwise pre-activations, then `activate`.
     public func encode(_ x: [Float], tokens: Int, what: String = "activations") throws -> [Float] {
         try checkFinite(x[...], what: what)
-        return encodeFinite(x, tokens: tokens)
+        return x.withUnsafeBufferPointer { encodeFinite($0, tokens: tokens) }
     }
 
     /// `encode` of activations already checked with `checkFinite` (extraction checks each sample
     /// of a batch, to name it, then encodes the batch at once).
-    func encodeFinite(_ x: [Float], tokens: Int) -> [Float] {
+    func encodeFinite(_ x: UnsafeBufferPointer<Float>, tokens: Int) -> [Float] {
         precondition(x.count == tokens * dIn, "encode: x has \(x.count) values, expected \(tokens) x \(dIn)")
         let floor: [Float]? = switch architecture {
         case .relu: [Float](repeating: 0, count: dSAE)
@@ -153,19 +153,17 @@ public struct SparseAutoencoder: Sendable {
         return [Float](unsafeUninitializedCapacity: tokens * dSAE) { codes, initialized in
             initialized = tokens * dSAE
             guard tokens > 0 else { return }
-            x.withUnsafeBufferPointer { xp in
-                if let packedEncoder, let floor {
-                    withEncoderInput(xp, tokens: tokens) { a in
-                        bEnc.withUnsafeBufferPointer { b in
-                            floor.withUnsafeBufferPointer { f in
-                                packedEncoder.multiply(codes.baseAddress!, a, T: tokens, bias: b.baseAddress!, floor: f.baseAddress!)
-                            }
+            if let packedEncoder, let floor {
+                withEncoderInput(x, tokens: tokens) { a in
+                    bEnc.withUnsafeBufferPointer { b in
+                        floor.withUnsafeBufferPointer { f in
+                            packedEncoder.multiply(codes.baseAddress!, a, T: tokens, bias: b.baseAddress!, floor: f.baseAddress!)
                         }
                     }
-                } else {
-                    preActivations(xp, tokens: tokens, into: codes)
-                    activate(codes, tokens: tokens)
                 }
+            } else {
+                preActivations(x, tokens: tokens, into: codes)
+                activate(codes, tokens: tokens)
             }
         }
     }

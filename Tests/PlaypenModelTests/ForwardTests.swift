@@ -62,6 +62,22 @@ import Testing
         #expect(maxAbsDiff(next[...], full[(10 * V)..<(11 * V)]) <= 1e-5, "decoding after a pruned prefill")
     }
 
+    /// A forward without a cache runs all layers on one layer's key/value storage; a forward
+    /// filling a cache of its own per layer gives the same bits (global and sliding layers).
+    @Test(arguments: [false, true]) func cachelessForwardEqualsForwardWithAFullCache(packed: Bool) throws {
+        let ids = try golden.ints("ids")
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        if packed { model.packForInference() }
+        let layers = Set(0..<model.config.numLayers)
+        let options = ForwardOptions(captureLayers: layers)
+        let scratch = try model.forward(ids, options: options)
+        let full = try model.forward(ids, cache: KVCache(config: model.config, capacity: ids.count), options: options)
+        #expect(scratch.logits.map(\.bitPattern) == full.logits.map(\.bitPattern))
+        for layer in layers {
+            #expect(scratch.residPost[layer]!.map(\.bitPattern) == full.residPost[layer]!.map(\.bitPattern), "layer \(layer)")
+        }
+    }
+
     /// The packed forward splits its kernels over `computeThreads` cores; one core gives the same bits.
     @Test func packedForwardIsTheSameOnOneCore() throws {
         let ids = try golden.ints("ids")

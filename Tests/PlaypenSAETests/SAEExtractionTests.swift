@@ -61,6 +61,31 @@ struct TableModel: ResidualStreamProvider {
         #expect(contexts.split(separator: "\n").count == 50)
     }
 
+    /// Encoding a batch in groups of samples (one sample per group, groups of two, the whole
+    /// batch) writes the same bytes.
+    @Test func encodeGroupsOfAnySizeWriteTheSameFiles() throws {
+        let (model, samples, sae) = try setup()
+        let root = temporaryDirectory("sae-groups")
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var options = PerSampleOptions()
+        options.contextsPerFeature = 3
+        options.featureActivationMean = true
+        let pair = samples[0].tokens.count + samples[1].tokens.count
+        var outputs: [[String: Data]] = []
+        for rows in [1, pair, 512] {
+            let dir = root + "/rows\(rows)"
+            try runExtraction(samples: samples, model: model, jobs: [SAEJob(id: "l3", sae: sae, layer: 3, output: dir)],
+                              options: options, batchSize: samples.count, encodeGroupRows: rows,
+                              decode: { $0.map(String.init).joined(separator: " ") })
+            let files = try FileManager.default.contentsOfDirectory(atPath: dir)
+            outputs.append(Dictionary(uniqueKeysWithValues: try files.map { ($0, try Data(contentsOf: URL(fileURLWithPath: dir + "/" + $0))) }))
+        }
+        #expect(outputs[0].keys.contains("feature_activation_mean.npy") && outputs[0].count >= 6)
+        #expect(outputs[1] == outputs[0])
+        #expect(outputs[2] == outputs[0])
+    }
+
     @Test func mismatchedWidthLayerDepthAndNaNFailBeforeWritingAnything() throws {
         let (model, samples, sae) = try setup()
         let root = temporaryDirectory("sae-extract-bad")
