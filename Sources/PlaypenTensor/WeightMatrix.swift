@@ -150,7 +150,7 @@ public final class WeightMatrix: @unchecked Sendable {
         let targets = [(SendablePointer(outA), SendablePointer(a.storage.data), a.rows),
                        (SendablePointer(outB), SendablePointer(b.storage.data), b.rows)]
         parallelChunks(first + b.panelCount, minChunk: 1) { lo, hi in
-            for (m, range) in [(0, lo..<min(hi, first)), (1, max(lo, first)..<hi)] where !range.isEmpty {
+            for (m, range) in [(0, lo..<max(lo, min(hi, first))), (1, min(hi, max(lo, first))..<hi)] where !range.isEmpty {
                 let (o, w, r) = targets[m], offset = m == 0 ? 0 : first
                 pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, width, width * c, c, T, r,
                               range.lowerBound - offset, range.upperBound - offset, nil, nil)
