@@ -2,8 +2,8 @@
 //
 // Why not sgemm: OpenBLAS packs both operands on every call. For inference the weights never
 // change, so they are packed once at load and a register-blocked kernel runs straight over the
-// panels: on the Gemma-3 270M's projections (both cores, `make bench-kernel`) 203-207 GFLOP/s
-// against OpenBLAS's 193-195 for 384-row inputs, 201-205 against 169-173 for 220 rows, and
+// panels: on the Gemma-3 270M's projections (both cores, `make bench-kernel`) 208-214 GFLOP/s
+// against OpenBLAS's 193-195 for 384-row inputs, 203-208 against 152-173 for 220 rows, and
 // it leaves no BLAS threads spinning beside the element-wise work.
 #include "cpanelgemm.h"
 #include "dispatch.h"
