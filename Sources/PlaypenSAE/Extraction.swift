@@ -154,6 +154,14 @@ public func runExtraction<Samples: Sequence>(
     }
 }
 
+/// Throws, naming `what`, the token and the dimension, at the first NaN or infinity of the rows
+/// `x` [tokens, width] (resid_post of one sample, say).
+func checkFiniteRows(_ x: ArraySlice<Float>, width: Int, what: String) throws {
+    for (i, v) in x.enumerated() where !v.isFinite {
+        throw PlaypenError("\(what): non-finite activation \(v) at token \(i / width), dimension \(i % width)")
+    }
+}
+
 /// Writes resid_post rows of `layer` for all samples to a raw f32 file [rows, hiddenSize] (the
 /// training cache), optionally without the first position (BOS). Returns the row count.
 @discardableResult
@@ -170,14 +178,15 @@ public func cacheActivations<Samples: Sequence>(
     var batch: [ExtractionSample] = []
     func flush() throws {
         guard !batch.isEmpty else { return }
-        let x = try model.residPost(batch.map(\.tokens), layers: [layer])[layer]!
-        let D = model.hiddenSize
+        let D = model.hiddenSize, batchTokens = batch.reduce(0) { $0 + $1.tokens.count }
+        guard let x = try model.residPost(batch.map(\.tokens), layers: [layer])[layer], x.count == batchTokens * D else {
+            throw PlaypenError("layer \(layer): the model returned no resid_post of \(batchTokens) x \(D) for samples \(batch.first!.info.index)...\(batch.last!.info.index)")
+        }
         var first = 0
         for sample in batch {
             let T = sample.tokens.count
-            for i in (first * D)..<((first + T) * D) where !x[i].isFinite {
-                throw PlaypenError("layer \(layer) resid_post of sample \(sample.info.index): non-finite activation \(x[i]) at token \(i / D - first)")
-            }
+            try checkFiniteRows(x[(first * D)..<((first + T) * D)], width: D,
+                                what: "layer \(layer) resid_post of sample \(sample.info.index)")
             let start = dropBOS ? 1 : 0
             if T > start {
                 try x.withUnsafeBytes { try writer.write(UnsafeRawBufferPointer(rebasing: $0[((first + start) * D * 4)..<((first + T) * D * 4)])) }

@@ -171,9 +171,7 @@ public struct SparseAutoencoder: Sendable {
     /// Throws, naming `what`, the token and the dimension, at the first NaN or infinity of the
     /// activations `x` [tokens, dIn].
     public func checkFinite(_ x: ArraySlice<Float>, what: String) throws {
-        for (i, v) in x.enumerated() where !v.isFinite {
-            throw PlaypenError("\(what): non-finite activation \(v) at token \(i / dIn), dimension \(i % dIn)")
-        }
+        try checkFiniteRows(x, width: dIn, what: what)
     }
 
     /// Applies the architecture's nonlinearity in place to pre-activations [tokens, dSAE].

@@ -24,6 +24,13 @@ struct TableModel: ResidualStreamProvider {
     }
 }
 
+/// A provider that returns nothing for any layer.
+struct NoRows: ResidualStreamProvider {
+    let hiddenSize: Int
+    let layerCount: Int
+    func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [Int: [Float]] { [:] }
+}
+
 @Suite struct SAEExtractionTests {
     func setup() throws -> (TableModel, [ExtractionSample], SparseAutoencoder) {
         let g = try golden()
@@ -118,6 +125,24 @@ struct TableModel: ResidualStreamProvider {
         row.withUnsafeMutableBufferPointer { cache.gather([16][...], into: $0.baseAddress!) }
         // Cache row 16 is token 1 of sample 1 (sample 0 gives rows 0-15 without its BOS), i.e. table row 18.
         #expect(row == Array(try golden()["x"]!.values[(18 * 64)..<(19 * 64)]))
+    }
+
+    /// The activation cache names the sample, token and dimension of a NaN, and a provider that
+    /// returns no rows for the layer gets an error rather than a crash; neither leaves a file.
+    @Test func activationCacheRejectsNaNAndMissingRows() throws {
+        let (model, samples, _) = try setup()
+        let path = temporaryDirectory("sae-cache-bad") + ".f32"
+        defer { unlink(path) }
+        func message(_ s: [ExtractionSample], _ m: ResidualStreamProvider) -> String {
+            do { _ = try cacheActivations(samples: s, model: m, layer: 2, dropBOS: false, path: path); return "" }
+            catch let e as PlaypenError { return e.message } catch { return "\(error)" }
+        }
+        var poisoned = samples
+        poisoned[1].tokens[3] = -1
+        #expect(message(poisoned, model) == "layer 2 resid_post of sample 1: non-finite activation nan at token 3, dimension 0")
+        #expect(!FileManager.default.fileExists(atPath: path))
+        #expect(message(samples, NoRows(hiddenSize: 64, layerCount: 6)).contains("the model returned no resid_post of"))
+        #expect(!FileManager.default.fileExists(atPath: path))
     }
 
     @Test func shardsAreContiguousAndCoverEverything() throws {
