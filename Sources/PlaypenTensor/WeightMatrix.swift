@@ -147,13 +147,16 @@ public final class WeightMatrix: @unchecked Sendable {
             return
         }
         let i = SendablePointer(inp), width = Self.panelWidth, c = a.cols, first = a.panelCount
-        let targets = [(SendablePointer(outA), SendablePointer(a.storage.data), a.rows),
-                       (SendablePointer(outB), SendablePointer(b.storage.data), b.rows)]
+        let (oa, wa, ra) = (SendablePointer(outA), SendablePointer(a.storage.data), a.rows)
+        let (ob, wb, rb) = (SendablePointer(outB), SendablePointer(b.storage.data), b.rows)
+        // panels 0 ..< first are a's, the rest b's; a chunk may take some of each
         parallelChunks(first + b.panelCount, minChunk: 1) { lo, hi in
-            for (m, range) in [(0, lo..<max(lo, min(hi, first))), (1, min(hi, max(lo, first))..<hi)] where !range.isEmpty {
-                let (o, w, r) = targets[m], offset = m == 0 ? 0 : first
-                pp_panel_gemm(o.pointer!, r, i.const!, c, w.const!, width, width * c, c, T, r,
-                              range.lowerBound - offset, range.upperBound - offset, nil, nil)
+            if lo < first {
+                pp_panel_gemm(oa.pointer!, ra, i.const!, c, wa.const!, width, width * c, c, T, ra, lo, min(hi, first), nil, nil)
+            }
+            if hi > first {
+                pp_panel_gemm(ob.pointer!, rb, i.const!, c, wb.const!, width, width * c, c, T, rb,
+                              max(lo, first) - first, hi - first, nil, nil)
             }
         }
     }
