@@ -67,7 +67,8 @@ public func validateJobs(_ jobs: [SAEJob], hiddenSize: Int, layerCount: Int) thr
     }
 }
 
-/// Runs the jobs over the samples in batches of `batchSize` sequences; each SAE encodes a batch
+/// Runs the jobs over the samples in batches of `batchSize` sequences (packing any encoder not
+/// packed yet, which tools do as they load the SAEs); each SAE encodes a batch
 /// in groups of whole samples of up to `encodeGroupRows` rows (a longer sample alone), which
 /// changes no output. Every output directory appears only when all samples are done; on any
 /// error none does.

@@ -99,12 +99,17 @@ public struct SparseAutoencoder: Sendable {
     // MARK: Encode / decode
 
     /// Packs W_encᵀ for the panel kernel, which `preActivations` and `encode` then use (extraction
-    /// encodes many batches with fixed weights); training, which changes W_enc every step, leaves it unpacked.
+    /// encodes many batches with fixed weights); training, which changes W_enc every step, leaves it
+    /// unpacked. Packing an SAE whose encoder is already packed does nothing.
     public mutating func packEncoder() {
+        guard packedEncoder == nil else { return }
         packedEncoder = wEnc.withUnsafeBufferPointer {
             WeightMatrix(packingTransposeOf: $0.baseAddress!, rows: dSAE, cols: dIn)
         }
     }
+
+    /// True once `packEncoder()` has run (and W_enc has not changed since).
+    public var isEncoderPacked: Bool { packedEncoder != nil }
 
     /// Calls `body` with the encoder's input: x itself, or x − b_dec for SAEs that subtract it.
     private func withEncoderInput<R>(_ x: UnsafeBufferPointer<Float>, tokens: Int, _ body: (UnsafePointer<Float>) -> R) -> R {

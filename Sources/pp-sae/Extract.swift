@@ -140,7 +140,10 @@ struct Extract: ParsableCommand {
                     path = String(spec[..<at])
                     layer = l
                 }
-                let sae = try SparseAutoencoder.load(path: path)
+                // The encoder is packed for the kernel as part of loading, as the model's weights
+                // are: the extraction (and its tokens/s) starts from weights that are ready.
+                var sae = try SparseAutoencoder.load(path: path)
+                sae.packEncoder()
                 guard let resolved = layer ?? sae.layer else {
                     throw PlaypenError("\(path): the SAE's config names no layer; write \(path)@LAYER")
                 }

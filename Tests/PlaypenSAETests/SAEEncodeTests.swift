@@ -53,7 +53,11 @@ let toyX: [Float] = [1, 1, 1, 0.2, 0.1, 0.3, 2, 0, -1, 0, 1, 2]
     @Test(arguments: [false, true]) func jumpReLUOnSyntheticGemmaScope2MatchesNumpy(packed: Bool) throws {
         let g = try golden()
         var sae = try SparseAutoencoder.load(path: saeFixtures + "/gs2")
-        if packed { sae.packEncoder() }
+        if packed {
+            sae.packEncoder()
+            sae.packEncoder()  // packing twice (a tool, then runExtraction) keeps the one packed copy
+        }
+        #expect(sae.isEncoderPacked == packed)
         #expect(sae.architecture == .jumpReLU && sae.dIn == 64 && sae.dSAE == 256 && sae.layer == 3)
         let x = g["x"]!
         let codes = try sae.encode(x.values, tokens: x.shape[0])
@@ -65,6 +69,7 @@ let toyX: [Float] = [1, 1, 1, 0.2, 0.1, 0.3, 2, 0, -1, 0, 1, 2]
         #expect(abs(l0 - (try goldenJSON()["mean_l0_jumprelu"] as! Double)) < 1e-9)
         // a changed W_enc drops the packed copy: zero weights leave b_enc where it passes the threshold
         sae.wEnc = [Float](repeating: 0, count: sae.wEnc.count)
+        #expect(!sae.isEncoderPacked)
         let biasOnly = try sae.encode(Array(x.values[0..<sae.dIn]), tokens: 1)
         #expect(biasOnly == zip(sae.bEnc, sae.threshold).map { $0 > $1 ? $0 : 0 })
     }

@@ -4,7 +4,8 @@
 1. Extraction: tokens/s of `pp-sae extract` (forward stopping after the deepest layer, JumpReLU
    16k encode, statistics, files) vs torch (transformers forward truncated after the deepest layer,
    resid_post hooks, JumpReLU encode, feature presence), with one SAE at layer 9 and with four
-   SAEs at layers 5, 9, 12, 15. Model loading is excluded from both.
+   SAEs at layers 5, 9, 12, 15. Model and SAE loading (with pp-sae's packing of the
+   encoders) are excluded from both.
 2. SAE training: tokens/s and peak RSS of `pp-sae train` (TopK, d_sae 4096, k 32, batch 4096) vs
    the same step in torch (autograd + Adam) on the same layer-9 activations.
 The 16k SAEs are random (one per layer) with per-feature thresholds at the 99.8 % quantile of their
