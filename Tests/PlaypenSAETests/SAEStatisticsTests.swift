@@ -23,6 +23,39 @@ import Testing
         #expect(codes.featurePresence() == [false, false, false, false])
     }
 
+    /// Codes of a 16k SAE large enough that the cores scan runs of tokens each: the joined entries
+    /// are exactly those of the definition (A[t,j] > τ, in token then feature order).
+    @Test func scanInPartsFindsEveryActiveEntryInOrder() {
+        let (T, width) = (80, 16384)
+        var state: UInt64 = 7
+        var dense = [Float](repeating: 0, count: T * width)
+        for i in dense.indices {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            switch state >> 54 {
+            case 0: dense[i] = Float(state >> 40 & 0xFFF) / 1024  // about 1 in 1,024 entries active
+            case 1: dense[i] = 0.5                                   // exactly at the τ tried below
+            case 2: dense[i] = -1
+            default: break
+            }
+        }
+        for threshold: Float in [0, 0.5] {
+            for dropFirst in [false, true] {
+                let codes = SparseCodes(dense: dense, tokens: T, dSAE: width, threshold: threshold, dropFirst: dropFirst)
+                var token: [Int32] = [], feature: [Int32] = [], value: [Float] = []
+                for t in (dropFirst ? 1 : 0)..<T {
+                    for j in 0..<width where dense[t * width + j] > threshold {
+                        token.append(Int32(t - (dropFirst ? 1 : 0)))
+                        feature.append(Int32(j))
+                        value.append(dense[t * width + j])
+                    }
+                }
+                #expect(token.count > 500)
+                #expect(codes.tokens == T - (dropFirst ? 1 : 0))
+                #expect(codes.token == token && codes.feature == feature && codes.value == value)
+            }
+        }
+    }
+
     @Test func statisticsOnSyntheticCodesMatchNumpy() throws {
         let g = try golden()
         let lengths = try goldenJSON()["lengths"] as! [Int]
