@@ -50,11 +50,11 @@ static uint64_t now_ns(void) {
     return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-static void take_parts(Job *job) {
+static void take_parts(Job *job, size_t worker) {
     for (;;) {
         size_t part = atomic_fetch_add(&job->next, 1);
         if (part >= job->parts) return;
-        job->task(job->context, part);
+        job->task(job->context, part, worker);
     }
 }
 
@@ -79,7 +79,7 @@ static void *worker_main(void *arg) {
         seen = g;
         atomic_fetch_add(&inside, 1);
         Job *job = atomic_load(&current);
-        if (job && id < job->workers) take_parts(job);
+        if (job && id < job->workers) take_parts(job, id + 1);
         atomic_fetch_sub(&inside, 1);
     }
     return 0;
@@ -110,7 +110,7 @@ int pp_pool_run(size_t parts, size_t threads, pp_pool_task task, void *context) 
             pthread_mutex_unlock(&sleep_lock);
         }
     }
-    take_parts(&job);
+    take_parts(&job, 0);
     atomic_store(&current, (Job *)0);
     while (atomic_load(&inside) > 0) cpu_relax();
     atomic_store(&busy, 0);

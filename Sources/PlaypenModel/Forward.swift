@@ -268,10 +268,11 @@ extension GemmaModel {
         let x = Tensor(uninitializedShape: [T, d]), h = Tensor(uninitializedShape: [T, d])
         let q = Tensor(uninitializedShape: [T, HD]), att = Tensor(uninitializedShape: [T, HD])
         let gate = Tensor(uninitializedShape: [T, I]), up = Tensor(uninitializedShape: [T, I])
-        let chunk = min(segments.map(\.count).max()!, 256)
         let keysSeen = segments.map { $0.firstPosition + $0.count }.max()!
-        let probs = Tensor(shape: [H, chunk, keysSeen])
-        let keyPanels = Tensor(shape: [attentionKeyPanelFloats(Tk: keysSeen, D: D, KV: KVH)])
+        // scratch of the batched attention: its problems' key panels (grown when a layer needs
+        // more), one block of scores per core
+        var keyPanels = Tensor(uninitializedShape: [0])
+        let scores = Tensor(uninitializedShape: [computeThreads * attentionScoreFloats(Tk: keysSeen, H: H)])
         // row t takes the angles of its position, rows of the tables of positions 0 ..< keysSeen
         let pos = segments.flatMap { $0.firstPosition..<($0.firstPosition + $0.count) }
         let (globalRope, localRope) = ropeCache.tables(config: c, positions: keysSeen)
@@ -323,19 +324,24 @@ extension GemmaModel {
                                        tableRows: queryPositions, T: n, nHeads: H, D: D, eps: eps)
                 }
             }
-            // each sequence's queries in runs of consecutive positions; sliding layers only look at
-            // the keys inside their window (gathered rows belong to a single sequence)
+            // each sequence's queries in runs of consecutive positions, all in one attention job;
+            // sliding layers only look at the keys inside their window (gathered rows belong to a
+            // single sequence)
+            var problems: [AttentionProblem] = []
             for seg in segments {
-                for run in queryRuns(rows, T: seg.count, maxRun: chunk) {
+                for run in queryRuns(rows, T: seg.count, maxRun: seg.count) {
                     let firstPos = seg.firstPosition + run.first, row = seg.row + run.row
                     let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
-                    let kEnd = firstPos + run.count
-                    attentionForward(att.data + row * HD, probs: probs.data, q: q.data + row * HD,
-                                     k: kv.k[li].data + (seg.kvBase + kStart) * KVD, v: kv.v[li].data + (seg.kvBase + kStart) * KVD,
-                                     T: run.count, Tk: kEnd - kStart, qOffset: firstPos - kStart, H: H, KV: KVH, D: D,
-                                     window: window, scale: scale, keyPanels: keyPanels.data)
+                    problems.append(AttentionProblem(
+                        out: att.data + row * HD, q: q.data + row * HD, k: kv.k[li].data + (seg.kvBase + kStart) * KVD,
+                        v: kv.v[li].data + (seg.kvBase + kStart) * KVD, T: run.count, Tk: firstPos + run.count - kStart,
+                        qOffset: firstPos - kStart))
                 }
             }
+            let panelFloats = problems.reduce(0) { $0 + attentionKeyPanelFloats(Tk: $1.Tk, D: D, KV: KVH) }
+            if panelFloats > keyPanels.count { keyPanels = Tensor(uninitializedShape: [panelFloats]) }
+            attentionForward(problems, H: H, KV: KVH, D: D, window: window, scale: scale, keyPanels: keyPanels.data,
+                             scores: scores.data)
             w.o.multiply(h.data, att.data, T: n)
             normedResidualAdd(xr.data, h.data, scale: w.postAttentionNorm.data, nextScale: w.preFeedforwardNorm.data,
                               N: n, C: d, eps: eps)

@@ -215,33 +215,90 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
                              v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int, H: Int, KV: Int, D: Int,
                              window: Int, scale: Float, queryBlock: Int = attentionQueryBlock,
                              keyPanels scratch: FloatPtr? = nil) {
-    let width = Int(PP_PANEL_WIDTH), panelFloats = pp_panel_floats(Tk, D)
+    let panelFloats = pp_panel_floats(Tk, D)
     let keyPanels = scratch ?? FloatPtr.allocate(capacity: max(1, KV * panelFloats))
     defer { if scratch == nil { keyPanels.deallocate() } }
     for g in 0..<KV { pp_pack_panels(keyPanels + g * panelFloats, k + g * D, Tk, D, KV * D) }
-    let group = H / KV
+    let problem = AttentionProblem(out: out, q: q, k: k, v: v, T: T, Tk: Tk, qOffset: qOffset)
     let blocks = attentionBlocks(T: T, Tk: Tk, qOffset: qOffset, window: window, queryBlock: queryBlock)
         .sorted { $0.keys * $0.rows > $1.keys * $1.rows }
-    let (o, qp, kp, vp, sp) = (SendablePointer(out), SendablePointer(q), SendablePointer(keyPanels),
-                              SendablePointer(v), SendablePointer(probs))
+    let (kp, sp) = (SendablePointer(keyPanels), SendablePointer(probs))
     // the cores take the blocks in the largest-first order as they free up
     runParts(blocks.count) { b in
-        let (t0, n, kLo, w) = (blocks[b].t0, blocks[b].rows, blocks[b].kLo, blocks[b].keys)
-        let keyPanels = (kLo / width)..<((kLo + w + width - 1) / width)
-        let valuePanels = (D + width - 1) / width
-        // MQA: all heads' rows of the block against the one key head; GQA: one head at a time
-        for h in 0..<(KV == 1 ? 1 : H) {
-            let g = KV == 1 ? 0 : h / group
-            let rows = KV == 1 ? n * H : n, ldq = KV == 1 ? D : H * D
-            let qRows = qp.const! + t0 * H * D + (KV == 1 ? 0 : h * D)
-            let S = sp.pointer! + (KV == 1 ? t0 * H * Tk : (h * T + t0) * Tk)
-            pp_panel_gemm(S, Tk, qRows, ldq, kp.const! + g * panelFloats, width, width * D, D, rows, Tk,
-                          keyPanels.lowerBound, keyPanels.upperBound, nil, nil)
-            maskedSoftmaxRows(S, 0..<rows, Tk: Tk, rowsPerPosition: KV == 1 ? H : 1, qOffset: qOffset + t0,
-                              window: window, scale: scale)
-            pp_panel_gemm(o.pointer! + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
-                          vp.const! + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels, nil, nil)
+        let t0 = blocks[b].t0
+        attendBlock(blocks[b], problem, keyPanels: kp.const!, H: H, KV: KV, D: D, window: window, scale: scale) { h in
+            sp.pointer! + (KV == 1 ? t0 * H * Tk : (h * T + t0) * Tk)
         }
+    }
+}
+
+/// One sequence's queries, keys and values in a batched inference attention: q/out [T, H·D],
+/// k/v [Tk, KV·D] (row strides KV·D), query row t at key position qOffset + t.
+public struct AttentionProblem: @unchecked Sendable {
+    public let out: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr
+    public let T, Tk, qOffset: Int
+    public init(out: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int) {
+        (self.out, self.q, self.k, self.v, self.T, self.Tk, self.qOffset) = (out, q, k, v, T, Tk, qOffset)
+    }
+}
+
+/// `attentionForward` of several independent sequences (the segments of a batched forward) as
+/// two parallel jobs instead of two per sequence: every sequence's keys packed (into
+/// `keyPanels`, Σ `attentionKeyPanelFloats` of the problems), then the query blocks of all
+/// sequences shared out between the cores, largest first. Inference only: the probabilities are
+/// not kept, each worker's block scores go to its own slot of `scores`
+/// (`attentionScoreFloats(Tk:H:)` floats of the longest Tk, times `computeThreads`). The bits of
+/// one `attentionForward` per problem.
+public func attentionForward(_ problems: [AttentionProblem], H: Int, KV: Int, D: Int, window: Int, scale: Float,
+                             queryBlock: Int = attentionQueryBlock, keyPanels: FloatPtr, scores: FloatPtr) {
+    var offset = 0
+    let panelOffsets = problems.map { p in
+        defer { offset += attentionKeyPanelFloats(Tk: p.Tk, D: D, KV: KV) }
+        return offset
+    }
+    let kp = SendablePointer(keyPanels), sp = SendablePointer(scores)
+    runParts(problems.count) { i in
+        let (p, panelFloats) = (problems[i], pp_panel_floats(problems[i].Tk, D))
+        for g in 0..<KV { pp_pack_panels(kp.pointer! + panelOffsets[i] + g * panelFloats, p.k + g * D, p.Tk, D, KV * D) }
+    }
+    let blocks = problems.indices.flatMap { i in
+        attentionBlocks(T: problems[i].T, Tk: problems[i].Tk, qOffset: problems[i].qOffset, window: window,
+                        queryBlock: queryBlock).map { (problem: i, block: $0) }
+    }.sorted { $0.block.keys * $0.block.rows > $1.block.keys * $1.block.rows }
+    let slot = attentionScoreFloats(Tk: problems.map(\.Tk).max() ?? 0, H: H, queryBlock: queryBlock)
+    runParts(blocks.count) { b, worker in
+        let (i, block) = blocks[b]
+        attendBlock(block, problems[i], keyPanels: kp.const! + panelOffsets[i], H: H, KV: KV, D: D,
+                    window: window, scale: scale) { _ in sp.pointer! + worker * slot }
+    }
+}
+
+/// Floats of one worker's score slot in the batched `attentionForward`: a block's rows of all
+/// heads (one head at a time when KV > 1) against Tk keys.
+public func attentionScoreFloats(Tk: Int, H: Int, queryBlock: Int = attentionQueryBlock) -> Int { queryBlock * H * Tk }
+
+/// One block of query rows of `p` against the keys its rows see, on the calling thread: for each
+/// key head, the scores (into `scores(h)`, row stride Tk), the masked softmax with the scale
+/// applied to the visible scores, and the weighted values into `out`. Multi-query attention
+/// (KV == 1) takes all heads' rows of the block in one product against the one key head;
+/// grouped-query attention one head at a time.
+@inline(__always)
+private func attendBlock(_ block: AttentionBlock, _ p: AttentionProblem, keyPanels: ConstFloatPtr, H: Int, KV: Int,
+                         D: Int, window: Int, scale: Float, scores: (Int) -> FloatPtr) {
+    let width = Int(PP_PANEL_WIDTH), panelFloats = pp_panel_floats(p.Tk, D), group = H / KV, Tk = p.Tk
+    let (t0, n, kLo, w) = (block.t0, block.rows, block.kLo, block.keys)
+    let keyPanelRange = (kLo / width)..<((kLo + w + width - 1) / width)
+    let valuePanels = (D + width - 1) / width
+    for h in 0..<(KV == 1 ? 1 : H) {
+        let g = KV == 1 ? 0 : h / group
+        let rows = KV == 1 ? n * H : n, ldq = KV == 1 ? D : H * D
+        let S = scores(h)
+        pp_panel_gemm(S, Tk, p.q + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, keyPanels + g * panelFloats, width, width * D,
+                      D, rows, Tk, keyPanelRange.lowerBound, keyPanelRange.upperBound, nil, nil)
+        maskedSoftmaxRows(S, 0..<rows, Tk: Tk, rowsPerPosition: KV == 1 ? H : 1, qOffset: p.qOffset + t0,
+                          window: window, scale: scale)
+        pp_panel_gemm(p.out + t0 * H * D + (KV == 1 ? 0 : h * D), ldq, S + kLo, Tk,
+                      p.v + kLo * KV * D + g * D, KV * D, width, w, rows, D, 0, valuePanels, nil, nil)
     }
 }
 
@@ -424,18 +481,24 @@ public func useSpinningWorkers() { spinningWorkers = true }
 /// `useSpinningWorkers()` while no other job holds it (another thread's, or the one a call from
 /// inside a part belongs to), on GCD otherwise.
 public func runParts(_ parts: Int, _ body: @Sendable (Int) -> Void) {
-    if parts <= 1 { if parts == 1 { body(0) }; return }
+    runParts(parts) { part, _ in body(part) }
+}
+
+/// `runParts` whose body also gets the index of the worker running the part, in
+/// 0 ..< `computeThreads` and unique among the parts running at one time (per-worker scratch).
+public func runParts(_ parts: Int, _ body: @Sendable (_ part: Int, _ worker: Int) -> Void) {
+    if parts <= 1 { if parts == 1 { body(0, 0) }; return }
     withoutActuallyEscaping(body) { task in
         var context = task
         let ran = !spinningWorkers ? 0 : withUnsafeMutablePointer(to: &context) { context in
-            pp_pool_run(parts, computeThreads, { context, part in
-                context!.assumingMemoryBound(to: (@Sendable (Int) -> Void).self).pointee(part)
+            pp_pool_run(parts, computeThreads, { context, part, worker in
+                context!.assumingMemoryBound(to: (@Sendable (Int, Int) -> Void).self).pointee(part, worker)
             }, context)
         }
         guard ran == 0 else { return }
         let workers = min(parts, computeThreads)
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
-            for part in stride(from: worker, to: parts, by: workers) { task(part) }
+            for part in stride(from: worker, to: parts, by: workers) { task(part, worker) }
         }
     }
 }

@@ -198,6 +198,46 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         expectClose(out, ref, atol: 1e-5, "attention on panels w=\(window) qOffset=\(qOffset) KV=\(KV) block=\(queryBlock)")
     }
 
+    /// Several sequences in one batched job (key panels side by side, per-worker score slots full
+    /// of garbage): each output matches the reference and is the bits of its own attentionForward.
+    @Test(arguments: [(0, 1, 16), (20, 1, 16), (20, 2, 64), (0, 2, 7), (45, 1, 64)])
+    func batchedAttentionEqualsOneCallPerSequence(window: Int, KV: Int, queryBlock: Int) {
+        var r = Rand(s: 70 + UInt64(window + KV + queryBlock))
+        let H = 4, D = 8, scale = 0.3
+        let shapes = [(T: 40, qOffset: 0), (T: 1, qOffset: 57), (T: 70, qOffset: 30), (T: 13, qOffset: 0)]
+        let inputs = shapes.map { s in
+            (q: r.array(s.T * H * D, 2), k: r.array((s.T + s.qOffset) * KV * D, 2), v: r.array((s.T + s.qOffset) * KV * D))
+        }
+        let qs = inputs.map { f32($0.q) }, ks = inputs.map { f32($0.k) }, vs = inputs.map { f32($0.v) }
+        func copy(_ x: [Float]) -> FloatPtr {
+            let p = FloatPtr.allocate(capacity: x.count)
+            p.initialize(from: x, count: x.count)
+            return p
+        }
+        let q = qs.map(copy), k = ks.map(copy), v = vs.map(copy)
+        let outs = shapes.map { s in FloatPtr.allocate(capacity: s.T * H * D) }
+        defer { for p in outs + q + k + v { p.deallocate() } }
+        let panelFloats = shapes.reduce(0) { $0 + attentionKeyPanelFloats(Tk: $1.T + $1.qOffset, D: D, KV: KV) }
+        var keyPanels = [Float](repeating: .nan, count: panelFloats)
+        var scores = [Float](repeating: .nan, count: computeThreads * attentionScoreFloats(Tk: 100, H: H, queryBlock: queryBlock))
+        let problems = shapes.indices.map { i in
+            AttentionProblem(out: outs[i], q: q[i], k: k[i], v: v[i], T: shapes[i].T, Tk: shapes[i].T + shapes[i].qOffset,
+                             qOffset: shapes[i].qOffset)
+        }
+        attentionForward(problems, H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock,
+                         keyPanels: &keyPanels, scores: &scores)
+        for (i, s) in shapes.enumerated() {
+            let batched = Array(UnsafeBufferPointer(start: outs[i], count: s.T * H * D)), Tk = s.T + s.qOffset
+            let ref = refAttention(q: inputs[i].q, k: inputs[i].k, v: inputs[i].v, T: s.T, Tk: Tk, qOffset: s.qOffset,
+                                   H: H, KV: KV, D: D, window: window, scale: scale)
+            expectClose(batched, ref, atol: 1e-5, "batched attention, sequence \(i) w=\(window) KV=\(KV)")
+            var single = [Float](repeating: .nan, count: s.T * H * D), probs = [Float](repeating: .nan, count: H * s.T * Tk)
+            attentionForward(&single, probs: &probs, q: qs[i], k: ks[i], v: vs[i], T: s.T, Tk: Tk, qOffset: s.qOffset,
+                             H: H, KV: KV, D: D, window: window, scale: Float(scale), queryBlock: queryBlock)
+            #expect(batched == single, "sequence \(i): batched attention differs from its own call")
+        }
+    }
+
     @Test func slidingWindowSeesExactlyWindowKeys() {
         // With window 3 the query at position 5 must ignore keys 0..2: changing them changes nothing.
         var r = Rand(s: 9)

@@ -16,6 +16,22 @@ private final class PartCounts: @unchecked Sendable {
     var values: [Int] { lock.withLock { counts } }
 }
 
+/// Slots that parts take by worker index; a taken slot or an index out of range is a clash.
+private final class WorkerSlots: @unchecked Sendable {
+    private var taken: [Bool]
+    private(set) var clashes = 0
+    private let lock = NSLock()
+    init(_ n: Int) { taken = [Bool](repeating: false, count: n) }
+    func take(_ worker: Int) -> Bool {
+        lock.withLock {
+            guard taken.indices.contains(worker), !taken[worker] else { clashes += 1; return false }
+            taken[worker] = true
+            return true
+        }
+    }
+    func free(_ worker: Int) { lock.withLock { taken[worker] = false } }
+}
+
 @Suite(.serialized) struct WorkerPoolTests {
     init() { useSpinningWorkers() }
 
@@ -45,6 +61,20 @@ private final class PartCounts: @unchecked Sendable {
         #expect(seen.values == [Int](repeating: 1, count: outer * 50 * parts * inner))
     }
 
+    @Test func workerIndicesOfPartsRunningAtOnceDiffer() {
+        // each part holds its worker's slot while it runs: two parts at once on one slot would
+        // find it taken
+        let slots = WorkerSlots(computeThreads)
+        for _ in 0..<50 {
+            runParts(24) { _, worker in
+                guard slots.take(worker) else { return }
+                usleep(50)
+                slots.free(worker)
+            }
+        }
+        #expect(slots.clashes == 0)
+    }
+
     @Test func oneThreadKeepsThePartsOnTheCallingThread() {
         setComputeThreads(1)
         defer { setComputeThreads(0) }
@@ -58,10 +88,13 @@ private final class PartCounts: @unchecked Sendable {
         try #require(ProcessInfo.processInfo.activeProcessorCount > 1)
         let caller = pthread_self()
         let elsewhere = Atomic(0)
-        // each part sleeps, so the worker has time to wake and take some
-        runParts(16) { _ in
-            usleep(2000)
-            if pthread_equal(pthread_self(), caller) == 0 { elsewhere.add(1, ordering: .relaxed) }
+        // each part sleeps, so the worker has time to wake and take some; a few tries, as the
+        // suites running beside this one may hold the pool and every GCD thread for a while
+        for _ in 0..<20 where elsewhere.load(ordering: .relaxed) == 0 {
+            runParts(16) { _ in
+                usleep(2000)
+                if pthread_equal(pthread_self(), caller) == 0 { elsewhere.add(1, ordering: .relaxed) }
+            }
         }
         #expect(elsewhere.load(ordering: .relaxed) > 0)
     }

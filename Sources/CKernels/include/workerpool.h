@@ -3,8 +3,10 @@
 
 #include <stddef.h>
 
-/// One part of a parallel job: `task(context, part)`.
-typedef void (*pp_pool_task)(void *context, size_t part);
+/// One part of a parallel job: `task(context, part, worker)`, where `worker` (0 for the calling
+/// thread, 1 ..< threads for the pool's) is unique among the job's parts running at one time, so
+/// a part may use per-worker scratch.
+typedef void (*pp_pool_task)(void *context, size_t part, size_t worker);
 
 /// Runs task(context, 0 ..< parts) on the calling thread and up to `threads` - 1 pool workers,
 /// and returns 1 once every part has finished. The workers are created on first use and stay:
