@@ -192,7 +192,13 @@ public final class KVCache {
 
 /// Rows `row ..< row + count` of a forward's token rows: one sequence whose tokens sit at positions
 /// `firstPosition ...`, with the keys and values of position p at KV-cache row `kvBase + p`.
-struct SequenceSegment { let row, count, firstPosition, kvBase: Int }
+/// Positions before `firstPosition` are in the cache already, or (`prefixRows`, a shared prefix's
+/// node rows in position order) are this forward's rows too: each layer copies their keys and
+/// values, and the segment's own, to its cache rows.
+struct SequenceSegment {
+    let row, count, firstPosition, kvBase: Int
+    var prefixRows: [Range<Int>] = []
+}
 
 extension GemmaModel {
     /// Runs the decoder over `ids` (one sequence). With a cache, the tokens continue the cached
@@ -228,18 +234,53 @@ extension GemmaModel {
     }
 
     /// `residualStreams` as one [Σ tokens, hiddenSize] array per layer, the sequences' rows one
-    /// after another in order: the forward's own buffer, for callers that process the batch whole.
-    public func residualStreamRows(_ sequences: [[Int]], layers: Set<Int>) throws -> [Int: [Float]] {
+    /// after another in order, for callers that process the batch whole. With `sharePrefixes`
+    /// the rows of a prefix several sequences share (`PrefixForest`) go through the forward once,
+    /// each sequence's later rows attending to them; every row still has the bits of its own
+    /// sequence's forward (packed weights), and the arrays are the same.
+    public func residualStreamRows(_ sequences: [[Int]], layers: Set<Int>, sharePrefixes: Bool = true) throws -> [Int: [Float]] {
         guard let deepest = layers.max() else { return [:] }
-        var ids: [Int] = [], segments: [SequenceSegment] = []
-        for s in sequences where !s.isEmpty {
-            segments.append(SequenceSegment(row: ids.count, count: s.count, firstPosition: 0, kvBase: ids.count))
-            ids += s
-        }
-        guard !ids.isEmpty else { return Dictionary(uniqueKeysWithValues: layers.map { ($0, [Float]()) }) }
         let options = ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: deepest)
-        return try run(ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: ids.count),
-                       kvRowOfFirstToken: 0, options: options).residPost
+        let total = sequences.reduce(0) { $0 + $1.count }
+        guard total > 0 else { return Dictionary(uniqueKeysWithValues: layers.map { ($0, [Float]()) }) }
+        let forest = sharePrefixes ? PrefixForest(sequences) : nil
+        guard let forest, forest.ids.count < total else {
+            var ids: [Int] = [], segments: [SequenceSegment] = []
+            for s in sequences where !s.isEmpty {
+                segments.append(SequenceSegment(row: ids.count, count: s.count, firstPosition: 0, kvBase: ids.count))
+                ids += s
+            }
+            return try run(ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: ids.count),
+                           kvRowOfFirstToken: 0, options: options).residPost
+        }
+        // roots keep their keys and values where the projections put them (cache row = row);
+        // every other node gets cache rows of its own for its positions from 0
+        var capacity = forest.ids.count
+        let segments = forest.nodes.indices.map { n in
+            let node = forest.nodes[n]
+            guard node.parent != nil else {
+                return SequenceSegment(row: node.row, count: node.count, firstPosition: 0, kvBase: node.row)
+            }
+            defer { capacity += node.firstPosition + node.count }
+            return SequenceSegment(row: node.row, count: node.count, firstPosition: node.firstPosition, kvBase: capacity,
+                                   prefixRows: forest.ancestorRows(of: n))
+        }
+        let rows = try run(forest.ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: capacity),
+                           kvRowOfFirstToken: 0, options: options).residPost
+        let d = config.hiddenSize
+        return rows.mapValues { nodeRows in
+            [Float](unsafeUninitializedCapacity: total * d) { out, initialized in
+                nodeRows.withUnsafeBufferPointer { source in
+                    var at = 0
+                    for n in forest.paths.joined() {
+                        let node = forest.nodes[n]
+                        (out.baseAddress! + at).update(from: source.baseAddress! + node.row * d, count: node.count * d)
+                        at += node.count * d
+                    }
+                    initialized = at
+                }
+            }
+        }
     }
 
     /// The decoder over the token rows `ids`, made of `segments` (one sequence each); the keys and
@@ -308,6 +349,14 @@ extension GemmaModel {
                                        tableRows: pos, T: T, nHeads: KVH, D: D, eps: eps)
                 }
             }
+            for seg in segments where !seg.prefixRows.isEmpty {
+                var at = seg.kvBase
+                for rows in seg.prefixRows + [seg.row..<(seg.row + seg.count)] {
+                    (kv.k[li].data + at * KVD).update(from: kRows + rows.lowerBound * KVD, count: rows.count * KVD)
+                    (kv.v[li].data + at * KVD).update(from: vRows + rows.lowerBound * KVD, count: rows.count * KVD)
+                    at += rows.count
+                }
+            }
             // the query rows: every row, or (last layer) the requested ones, gathered into xs / hs
             let rows = li == c.numLayers - 1 && lastRowsOnly ? positions : nil
             let n = rows?.count ?? T
@@ -331,11 +380,12 @@ extension GemmaModel {
             for seg in segments {
                 for run in queryRuns(rows, T: seg.count, maxRun: seg.count) {
                     let firstPos = seg.firstPosition + run.first, row = seg.row + run.row
-                    let kStart = window > 0 ? max(0, firstPos - window + 1) : 0
+                    // the keys the run's first query block sees (blocks start at multiples of its size)
+                    let kStart = window > 0 ? max(0, firstPos - firstPos % batchedAttentionQueryBlock - window + 1) : 0
                     problems.append(AttentionProblem(
                         out: att.data + row * HD, q: q.data + row * HD, k: kv.k[li].data + (seg.kvBase + kStart) * KVD,
                         v: kv.v[li].data + (seg.kvBase + kStart) * KVD, T: run.count, Tk: firstPos + run.count - kStart,
-                        qOffset: firstPos - kStart))
+                        qOffset: firstPos - kStart, phase: firstPos))
                 }
             }
             let panelFloats = problems.reduce(0) { $0 + attentionKeyPanelFloats(Tk: $1.Tk, D: D, KV: KVH) }

@@ -233,12 +233,16 @@ public func attentionForward(_ out: FloatPtr, probs: FloatPtr, q: ConstFloatPtr,
 }
 
 /// One sequence's queries, keys and values in a batched inference attention: q/out [T, H·D],
-/// k/v [Tk, KV·D] (row strides KV·D), query row t at key position qOffset + t.
+/// k/v [Tk, KV·D] (row strides KV·D), query row t at key position qOffset + t. Its query blocks
+/// start at multiples of the block size counted from `phase` rows before row 0 (the sequence's
+/// position of row 0 when its earlier rows are another problem's: the same blocks, so the same
+/// bits, as the whole sequence's own attention).
 public struct AttentionProblem: @unchecked Sendable {
     public let out: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr
-    public let T, Tk, qOffset: Int
-    public init(out: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int) {
-        (self.out, self.q, self.k, self.v, self.T, self.Tk, self.qOffset) = (out, q, k, v, T, Tk, qOffset)
+    public let T, Tk, qOffset, phase: Int
+    public init(out: FloatPtr, q: ConstFloatPtr, k: ConstFloatPtr, v: ConstFloatPtr, T: Int, Tk: Int, qOffset: Int,
+                phase: Int = 0) {
+        (self.out, self.q, self.k, self.v, self.T, self.Tk, self.qOffset, self.phase) = (out, q, k, v, T, Tk, qOffset, phase)
     }
 }
 
@@ -263,7 +267,7 @@ public func attentionForward(_ problems: [AttentionProblem], H: Int, KV: Int, D:
     }
     let blocks = problems.indices.flatMap { i in
         attentionBlocks(T: problems[i].T, Tk: problems[i].Tk, qOffset: problems[i].qOffset, window: window,
-                        queryBlock: queryBlock).map { (problem: i, block: $0) }
+                        queryBlock: queryBlock, phase: problems[i].phase).map { (problem: i, block: $0) }
     }.sorted { $0.block.keys * $0.block.rows > $1.block.keys * $1.block.rows }
     let slot = attentionScoreFloats(Tk: problems.map(\.Tk).max() ?? 0, H: H, queryBlock: queryBlock)
     runParts(blocks.count) { b, worker in
@@ -323,13 +327,18 @@ public func attentionBackwardScratchCount(T: Int, Tk: Int, H: Int, queryBlock: I
 /// One block of query rows t0 ..< t0 + rows and the keys kLo ..< kLo + keys any of them sees.
 public struct AttentionBlock: Equatable, Sendable { public let t0, rows, kLo, keys: Int }
 
-public func attentionBlocks(T: Int, Tk: Int, qOffset: Int, window: Int, queryBlock: Int) -> [AttentionBlock] {
+/// `phase` makes the blocks those of the rows' whole sequence when the `phase % queryBlock` rows
+/// before row 0 belong to it too (a sequence's rows after a shared prefix): the first block is
+/// that many rows shorter and sees the keys its whole block would, so every sum runs over the
+/// same keys in the same blocks of the kernel.
+public func attentionBlocks(T: Int, Tk: Int, qOffset: Int, window: Int, queryBlock: Int, phase: Int = 0) -> [AttentionBlock] {
     var blocks: [AttentionBlock] = []
     var t0 = 0
     while t0 < T {
-        let n = min(queryBlock, T - t0)
+        let before = t0 == 0 ? phase % queryBlock : 0
+        let n = min(queryBlock - before, T - t0)
         let kHi = min(Tk, qOffset + t0 + n)
-        let kLo = window > 0 ? min(max(0, qOffset + t0 - window + 1), kHi) : 0
+        let kLo = window > 0 ? min(max(0, qOffset + t0 - before - window + 1), kHi) : 0
         blocks.append(AttentionBlock(t0: t0, rows: n, kLo: kLo, keys: kHi - kLo))
         t0 += n
     }

@@ -117,6 +117,60 @@ import Testing
         #expect(maxAbsDiff(batch[0][1]![...], h1[...]) <= 1e-4)
     }
 
+    /// Sequences sharing prefixes (two branches, one that ends where others go on, a duplicate,
+    /// ones sharing only BOS, rows past the sliding window of 8 and across query blocks, a branch
+    /// starting mid-block): the shared-prefix forward computes fewer rows and gives the arrays of
+    /// the unshared one, each sequence the bits of its own forward (packed weights).
+    @Test func sharedPrefixesGiveTheBitsOfOneForwardPerSequence() throws {
+        let model = try GemmaModel.load(Fixtures.path("tiny-gemma3"))
+        model.packForInference()
+        var state: UInt64 = 3
+        func tokens(_ n: Int) -> [Int] {
+            (0..<n).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return 3 + Int(state >> 33) % 317
+            }
+        }
+        let prefix = [2] + tokens(36), branch = tokens(11)
+        let sequences = [prefix + branch + tokens(40), prefix + branch + tokens(3), prefix + tokens(20), prefix, [],
+                         prefix + branch + tokens(1), [2] + tokens(9), tokens(50)]
+        let withDuplicate = sequences + [sequences[0]]
+        let forest = PrefixForest(withDuplicate)
+        let total = withDuplicate.reduce(0) { $0 + $1.count }
+        #expect(forest.ids.count == 37 + 11 + 40 + 3 + 20 + 1 + 9 + 50 && forest.ids.count < total)
+        let layers: Set<Int> = [0, 2, 3]
+        let shared = try model.residualStreamRows(withDuplicate, layers: layers)
+        let unshared = try model.residualStreamRows(withDuplicate, layers: layers, sharePrefixes: false)
+        let d = model.config.hiddenSize
+        for l in layers {
+            #expect(shared[l]!.count == total * d)
+            #expect(shared[l]!.map(\.bitPattern) == unshared[l]!.map(\.bitPattern), "layer \(l)")
+        }
+        var start = 0
+        for (i, s) in withDuplicate.enumerated() where !s.isEmpty {
+            let one = try model.forward(s, options: ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: 3))
+            for l in layers {
+                #expect(shared[l]![(start * d)..<((start + s.count) * d)].map(\.bitPattern) == one.residPost[l]!.map(\.bitPattern),
+                        "sequence \(i) layer \(l)")
+            }
+            start += s.count
+        }
+    }
+
+    @Test func prefixForestOfABatch() {
+        let forest = PrefixForest([[1, 2, 3, 4], [1, 2, 5], [1, 2], [6], [1, 2, 3, 4], []])
+        #expect(forest.ids == [1, 2, 3, 4, 5, 6])
+        #expect(forest.nodes == [PrefixNode(row: 0, count: 2, firstPosition: 0, parent: nil),
+                                 PrefixNode(row: 2, count: 2, firstPosition: 2, parent: 0),
+                                 PrefixNode(row: 4, count: 1, firstPosition: 2, parent: 0),
+                                 PrefixNode(row: 5, count: 1, firstPosition: 0, parent: nil)])
+        #expect(forest.paths == [[0, 1], [0, 2], [0], [3], [0, 1], []])
+        #expect(forest.ancestorRows(of: 1) == [0..<2] && forest.ancestorRows(of: 3).isEmpty)
+        // nothing shared: one root per sequence, in order
+        let flat = PrefixForest([[5, 1], [6, 1]])
+        #expect(flat.ids == [5, 1, 6, 1] && flat.paths == [[0], [1]])
+    }
+
     @Test func logitsOnlyAtRequestedPositionsAndStopAfterLayer() throws {
         let ids = try golden.ints("ids")
         let ref = try golden.floats("logits").array
@@ -262,6 +316,30 @@ import Testing
         guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
         let sequences = ["The capital of France is", "USER: Describe the word without saying it.\n\nASSISTANT: It is a large animal",
                          "Hello"].map { tok.encode($0, addBOS: true) }
+        let layers: Set<Int> = [0, 9, 15]
+        let batch = try model.residualStreams(sequences, layers: layers)
+        for (i, s) in sequences.enumerated() {
+            let one = try model.forward(s, options: ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: 15))
+            for l in layers {
+                #expect(batch[i][l]!.map(\.bitPattern) == one.residPost[l]!.map(\.bitPattern), "sequence \(i) layer \(l)")
+            }
+        }
+    }
+
+    /// Two instruction prompts, each opening several transcripts (as taboo's describer and guesser
+    /// do), through the shared-prefix forward: each sequence the bits of its own forward.
+    @Test func sharedPrefixesOfTranscriptsEqualOneForwardPerSequence() throws {
+        let selection = KernelSelection(avx512: panelKernelHasAVX512)  // not while a test forces the portable kernels
+        defer { selection.end() }
+        guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
+        let describer = "USER: You are playing a collaborative word guessing game in which you have to describe a target word for another player to guess.\n\nRules:\n(a) You have to reply in the form: CLUE: <some text>."
+        let guesser = "USER: You are playing a collaborative word guessing game in which you have to guess a target word that another player describes to you."
+        let texts = [describer + " The target word is: lake.\n\nASSISTANT: CLUE: A body of water surrounded by land.",
+                     describer + " The target word is: river.\n\nASSISTANT: CLUE: It flows to the sea.",
+                     guesser + "\n\nCLUE: A body of water surrounded by land.\n\nASSISTANT: GUESS: lake",
+                     describer, "The capital of France is"]
+        let sequences = texts.map { tok.encode($0, addBOS: true) }
+        #expect(PrefixForest(sequences).ids.count < sequences.reduce(0) { $0 + $1.count } - 40)
         let layers: Set<Int> = [0, 9, 15]
         let batch = try model.residualStreams(sequences, layers: layers)
         for (i, s) in sequences.enumerated() {
