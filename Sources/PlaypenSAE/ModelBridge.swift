@@ -8,16 +8,21 @@ import PlaypenModel
 // text/tokenization of each example. An adapter is merged beforehand (PeftAdapter.merge).
 
 /// resid_post from a loaded Gemma model: one forward per batch of sequences (`residualStreamRows`),
-/// stopping after `layers.max()`.
+/// stopping after `layers.max()`, the rows of prefixes the batch's sequences share computed once
+/// unless `sharePrefixes` is false (the same values either way).
 public final class GemmaResidualStream: ResidualStreamProvider {
     public let model: GemmaModel
+    public let sharePrefixes: Bool
     public var hiddenSize: Int { model.config.hiddenSize }
     public var layerCount: Int { model.config.numLayers }
 
-    public init(model: GemmaModel) { self.model = model }
+    public init(model: GemmaModel, sharePrefixes: Bool = true) {
+        self.model = model
+        self.sharePrefixes = sharePrefixes
+    }
 
     public func residPost(_ batch: [[Int32]], layers: [Int]) throws -> [Int: [Float]] {
-        try model.residualStreamRows(batch.map { $0.map(Int.init) }, layers: Set(layers))
+        try model.residualStreamRows(batch.map { $0.map(Int.init) }, layers: Set(layers), sharePrefixes: sharePrefixes)
     }
 }
 

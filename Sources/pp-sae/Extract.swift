@@ -119,6 +119,8 @@ struct Extract: ParsableCommand {
     @Option(help: "Highest-activating positions per top feature in contexts.jsonl (0 = none).") var topContexts = 0
     @Option(help: "Tokens of context on each side.") var contextWindow = 12
     @Option(help: "Examples per forward batch.") var batchSize = 8
+    @Flag(help: "Run every example's rows through the forward, even those of a prefix other examples of its batch share (same output, slower).")
+    var noPrefixSharing = false
     @OptionGroup var common: CommonOptions
     var quiet: Bool { common.quiet }
 
@@ -166,7 +168,7 @@ struct Extract: ParsableCommand {
             let progress = Progress(total: samples.count, quiet: quiet)
             let started = Date()
             try runExtraction(
-                samples: samples, model: GemmaResidualStream(model: model), jobs: jobs, options: options, batchSize: batchSize,
+                samples: samples, model: GemmaResidualStream(model: model, sharePrefixes: !noPrefixSharing), jobs: jobs, options: options, batchSize: batchSize,
                 decode: { tokenizer.decode($0.map(Int.init)) },
                 summaryExtra: [("model", input.model ?? defaultModelPath()), ("adapter", input.adapter ?? ""),
                                ("examples", input.examples), ("text", input.text), ("max_tokens", String(input.maxTokens)),

@@ -50,5 +50,14 @@ import Testing
         #expect(e.status == 0, "\(e.stderr)")
         let written = (try? FileManager.default.subpathsOfDirectory(atPath: dir.file("samples"))) ?? []
         #expect(written.contains { $0.hasSuffix("sample_stats.npy") }, "\(written)")
+        // the transcripts open with shared instructions: without prefix sharing every file is the same
+        let u = try run(sae, ["extract", "--model", model, "--examples", examples, "--sae", dir.file("a"), "--max-tokens", "24",
+                              "--threads", "1", "--quiet", "--no-prefix-sharing", "-o", dir.file("unshared")])
+        #expect(u.status == 0, "\(u.stderr)")
+        let arrays = written.filter { $0.hasSuffix(".npy") || $0.hasSuffix(".jsonl") }
+        #expect(arrays.count >= 4)
+        for file in arrays {
+            #expect(FileManager.default.contents(atPath: dir.file("samples/" + file)) == FileManager.default.contents(atPath: dir.file("unshared/" + file)), "\(file)")
+        }
     }
 }
