@@ -392,4 +392,14 @@ func refGelu(_ x: Double) -> Double { 0.5 * x * (1 + tanh((2 / Double.pi).square
         #expect(blocks[0].kLo == 2 && blocks[0].keys == 6)
         #expect(blocks[3].kLo == 11 && blocks[3].keys == 4)
     }
+
+    /// Rows 5..14 of a sequence given alone with their phase (5) get the blocks the whole
+    /// sequence's rows 5..14 are in: the same block ends and the same first key.
+    @Test(arguments: [0, 4]) func phasedBlocksAreThoseOfTheWholeSequence(window: Int) {
+        let whole = attentionBlocks(T: 15, Tk: 15, qOffset: 0, window: window, queryBlock: 4)
+        let rest = attentionBlocks(T: 10, Tk: 15, qOffset: 5, window: window, queryBlock: 4, phase: 5)
+        #expect(rest.map { $0.t0 + 5 } == [5, 8, 12])
+        #expect(rest.map { $0.t0 + 5 + $0.rows } == whole.dropFirst().map { $0.t0 + $0.rows })
+        #expect(rest.map(\.kLo) == whole.dropFirst().map(\.kLo) && rest.map(\.keys) == whole.dropFirst().map(\.keys))
+    }
 }
