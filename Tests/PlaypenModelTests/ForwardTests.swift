@@ -316,6 +316,12 @@ import Testing
         guard let model = try Fixtures.realModel(), let tok = model.tokenizer else { return }
         let sequences = ["The capital of France is", "USER: Describe the word without saying it.\n\nASSISTANT: It is a large animal",
                          "Hello"].map { tok.encode($0, addBOS: true) }
+        try expectBatchEqualsOneForwardPerSequence(model, sequences)
+    }
+
+    /// resid_post of layers 0, 9 and 15 of one batched forward over `sequences`: each sequence's
+    /// rows the bits of its own forward.
+    func expectBatchEqualsOneForwardPerSequence(_ model: GemmaModel, _ sequences: [[Int]]) throws {
         let layers: Set<Int> = [0, 9, 15]
         let batch = try model.residualStreams(sequences, layers: layers)
         for (i, s) in sequences.enumerated() {
@@ -340,14 +346,7 @@ import Testing
                      describer, "The capital of France is"]
         let sequences = texts.map { tok.encode($0, addBOS: true) }
         #expect(PrefixForest(sequences).ids.count < sequences.reduce(0) { $0 + $1.count } - 40)
-        let layers: Set<Int> = [0, 9, 15]
-        let batch = try model.residualStreams(sequences, layers: layers)
-        for (i, s) in sequences.enumerated() {
-            let one = try model.forward(s, options: ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: 15))
-            for l in layers {
-                #expect(batch[i][l]!.map(\.bitPattern) == one.residPost[l]!.map(\.bitPattern), "sequence \(i) layer \(l)")
-            }
-        }
+        try expectBatchEqualsOneForwardPerSequence(model, sequences)
     }
 
     @Test func greedyContinuationOfTheCapitalOfFrance() throws {
