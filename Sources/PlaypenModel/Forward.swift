@@ -114,16 +114,14 @@ public struct ForwardResult {
 }
 
 /// Consecutive query positions `first ..< first + count` (indices into the call's tokens) whose
-/// rows start at `row` of the query buffer: chunks of all T rows, or runs of the gathered rows.
+/// rows start at `row` of the query buffer: all T rows as one run, or the runs of the gathered rows.
 struct QueryRun { let row: Int, first: Int, count: Int }
 
-func queryRuns(_ rows: [Int]?, T: Int, maxRun: Int) -> [QueryRun] {
-    guard let rows else {
-        return stride(from: 0, to: T, by: maxRun).map { QueryRun(row: $0, first: $0, count: min(maxRun, T - $0)) }
-    }
+func queryRuns(_ rows: [Int]?, T: Int) -> [QueryRun] {
+    guard let rows else { return T > 0 ? [QueryRun(row: 0, first: 0, count: T)] : [] }
     var runs: [QueryRun] = []
     for (i, p) in rows.enumerated() {
-        if let last = runs.last, last.first + last.count == p, last.row + last.count == i, last.count < maxRun {
+        if let last = runs.last, last.first + last.count == p, last.row + last.count == i {
             runs[runs.count - 1] = QueryRun(row: last.row, first: last.first, count: last.count + 1)
         } else {
             runs.append(QueryRun(row: i, first: p, count: 1))
@@ -243,16 +241,7 @@ extension GemmaModel {
         let options = ForwardOptions(logitPositions: [], captureLayers: layers, stopAfterLayer: deepest)
         let total = sequences.reduce(0) { $0 + $1.count }
         guard total > 0 else { return Dictionary(uniqueKeysWithValues: layers.map { ($0, [Float]()) }) }
-        let forest = sharePrefixes ? PrefixForest(sequences) : nil
-        guard let forest, forest.ids.count < total else {
-            var ids: [Int] = [], segments: [SequenceSegment] = []
-            for s in sequences where !s.isEmpty {
-                segments.append(SequenceSegment(row: ids.count, count: s.count, firstPosition: 0, kvBase: ids.count))
-                ids += s
-            }
-            return try run(ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: ids.count),
-                           kvRowOfFirstToken: 0, options: options).residPost
-        }
+        let forest = PrefixForest(sequences, sharing: sharePrefixes)
         // roots keep their keys and values where the projections put them (cache row = row);
         // every other node gets cache rows of its own for its positions from 0
         var capacity = forest.ids.count
@@ -267,6 +256,8 @@ extension GemmaModel {
         }
         let rows = try run(forest.ids, segments: segments, kv: KVCache.singleForward(config: config, capacity: capacity),
                            kvRowOfFirstToken: 0, options: options).residPost
+        // no row shared: the nodes are the sequences in order, and the forward's arrays the result
+        guard forest.ids.count < total else { return rows }
         let d = config.hiddenSize
         return rows.mapValues { nodeRows in
             [Float](unsafeUninitializedCapacity: total * d) { out, initialized in
@@ -312,8 +303,9 @@ extension GemmaModel {
         let keysSeen = segments.map { $0.firstPosition + $0.count }.max()!
         // scratch of the batched attention: its problems' key panels (grown when a layer needs
         // more), one block of scores per core
+        let queryBlock = batchedAttentionQueryBlock
         var keyPanels = Tensor(uninitializedShape: [0])
-        let scores = Tensor(uninitializedShape: [computeThreads * attentionScoreFloats(Tk: keysSeen, H: H)])
+        let scores = Tensor(uninitializedShape: [computeThreads * attentionScoreFloats(Tk: keysSeen, H: H, queryBlock: queryBlock)])
         // row t takes the angles of its position, rows of the tables of positions 0 ..< keysSeen
         let pos = segments.flatMap { $0.firstPosition..<($0.firstPosition + $0.count) }
         let (globalRope, localRope) = ropeCache.tables(config: c, positions: keysSeen)
@@ -378,10 +370,10 @@ extension GemmaModel {
             // single sequence)
             var problems: [AttentionProblem] = []
             for seg in segments {
-                for run in queryRuns(rows, T: seg.count, maxRun: seg.count) {
+                for run in queryRuns(rows, T: seg.count) {
                     let firstPos = seg.firstPosition + run.first, row = seg.row + run.row
                     // the keys the run's first query block sees (blocks start at multiples of its size)
-                    let kStart = window > 0 ? max(0, firstPos - firstPos % batchedAttentionQueryBlock - window + 1) : 0
+                    let kStart = window > 0 ? max(0, firstPos - firstPos % queryBlock - window + 1) : 0
                     problems.append(AttentionProblem(
                         out: att.data + row * HD, q: q.data + row * HD, k: kv.k[li].data + (seg.kvBase + kStart) * KVD,
                         v: kv.v[li].data + (seg.kvBase + kStart) * KVD, T: run.count, Tk: firstPos + run.count - kStart,
@@ -390,8 +382,8 @@ extension GemmaModel {
             }
             let panelFloats = problems.reduce(0) { $0 + attentionKeyPanelFloats(Tk: $1.Tk, D: D, KV: KVH) }
             if panelFloats > keyPanels.count { keyPanels = Tensor(uninitializedShape: [panelFloats]) }
-            attentionForward(problems, H: H, KV: KVH, D: D, window: window, scale: scale, keyPanels: keyPanels.data,
-                             scores: scores.data)
+            attentionForward(problems, H: H, KV: KVH, D: D, window: window, scale: scale, queryBlock: queryBlock,
+                             keyPanels: keyPanels.data, scores: scores.data)
             w.o.multiply(h.data, att.data, T: n)
             normedResidualAdd(xr.data, h.data, scale: w.postAttentionNorm.data, nextScale: w.preFeedforwardNorm.data,
                               N: n, C: d, eps: eps)

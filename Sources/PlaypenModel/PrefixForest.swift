@@ -19,9 +19,18 @@ struct PrefixForest {
     /// sequence is their tokens, in order.
     private(set) var paths: [[Int]]
 
-    init(_ sequences: [[Int]]) {
+    /// The forest of `sequences`; without `sharing`, one root per sequence (no row shared).
+    init(_ sequences: [[Int]], sharing: Bool = true) {
         paths = Array(repeating: [], count: sequences.count)
         let nonEmpty = sequences.indices.filter { !sequences[$0].isEmpty }
+        guard sharing else {
+            for m in nonEmpty {
+                paths[m] = [nodes.count]
+                nodes.append(PrefixNode(row: ids.count, count: sequences[m].count, firstPosition: 0, parent: nil))
+                ids += sequences[m]
+            }
+            return
+        }
         for group in Self.byToken(nonEmpty, at: 0, of: sequences) {
             add(group, depth: 0, parent: nil, sequences: sequences, path: [])
         }

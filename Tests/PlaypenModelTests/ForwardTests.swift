@@ -169,6 +169,10 @@ import Testing
         // nothing shared: one root per sequence, in order
         let flat = PrefixForest([[5, 1], [6, 1]])
         #expect(flat.ids == [5, 1, 6, 1] && flat.paths == [[0], [1]])
+        // without sharing: one root per sequence even where prefixes agree
+        let unshared = PrefixForest([[1, 2], [], [1, 3]], sharing: false)
+        #expect(unshared.ids == [1, 2, 1, 3] && unshared.paths == [[0], [], [1]])
+        #expect(unshared.nodes.allSatisfy { $0.parent == nil && $0.firstPosition == 0 })
     }
 
     @Test func logitsOnlyAtRequestedPositionsAndStopAfterLayer() throws {
