@@ -12,22 +12,6 @@ public let sampleStatNames = [
     "token_active_cv", "feature_concentration_hhi",
 ]
 
-/// One slot per part of a parallel scan, each written by its own part only.
-private final class PartResults: @unchecked Sendable {
-    let slots: UnsafeMutablePointer<SparseCodes>
-    let count: Int
-    init(count: Int, dSAE: Int) {
-        self.count = count
-        slots = .allocate(capacity: count)
-        slots.initialize(repeating: SparseCodes(tokens: 0, dSAE: dSAE), count: count)
-    }
-    deinit {
-        slots.deinitialize(count: count)
-        slots.deallocate()
-    }
-    var parts: UnsafeBufferPointer<SparseCodes> { UnsafeBufferPointer(start: slots, count: count) }
-}
-
 /// The active entries (`A[t,j] > τ`) of one sample's codes, in (token, feature) order.
 public struct SparseCodes: Sendable {
     /// Number of positions T the statistics count (BOS included unless it was excluded).
@@ -55,21 +39,19 @@ public struct SparseCodes: Sendable {
             return
         }
         let step = (rows + parts - 1) / parts
-        let results = PartResults(count: parts, dSAE: dSAE)
         let codes = SendablePointer(base), width = dSAE
-        runParts(parts) { p in
+        for part in parallelMap(parts, { p in
             var part = SparseCodes(tokens: 0, dSAE: width)
             part.scanRows(codes.const!, rows: (p * step)..<min(rows, (p + 1) * step), threshold: threshold)
-            results.slots[p] = part
-        }
-        for part in results.parts {
+            return part
+        }) {
             token += part.token
             feature += part.feature
             value += part.value
         }
     }
 
-    fileprivate init(tokens: Int, dSAE: Int) {
+    private init(tokens: Int, dSAE: Int) {
         self.tokens = tokens
         self.dSAE = dSAE
     }

@@ -483,6 +483,18 @@ public func parallelChunks(_ n: Int, minChunk: Int, _ body: @Sendable (Int, Int)
     }
 }
 
+/// `body(part)` for parts 0 ..< `parts` on the cores (`runParts`), the results in part order.
+public func parallelMap<T>(_ parts: Int, _ body: @Sendable (Int) -> T) -> [T] {
+    var results = [T?](repeating: nil, count: parts)
+    results.withUnsafeMutableBufferPointer { slots in
+        let slots = ResultSlots(base: slots.baseAddress!)
+        runParts(parts) { part in slots.base[part] = body(part) }  // each part writes its own slot
+    }
+    return results.map { $0! }
+}
+
+private struct ResultSlots<T>: @unchecked Sendable { let base: UnsafeMutablePointer<T?> }
+
 nonisolated(unsafe) private var spinningWorkers = false
 
 /// From now on `runParts` (and so `parallelChunks` and inference attention) runs on the spinning

@@ -75,6 +75,12 @@ private final class WorkerSlots: @unchecked Sendable {
         #expect(slots.clashes == 0)
     }
 
+    @Test func parallelMapGivesEachPartsResultInOrder() {
+        for parts in [0, 1, 2, 37] {
+            #expect(parallelMap(parts) { "part \($0)" } == (0..<parts).map { "part \($0)" })
+        }
+    }
+
     @Test func oneThreadKeepsThePartsOnTheCallingThread() {
         setComputeThreads(1)
         defer { setComputeThreads(0) }
